@@ -1,0 +1,172 @@
+"""The composition root: the one place that builds and wires everything."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from bot.auth import TokenSource
+from bot.config import Settings
+from bot.graph import GraphClient
+from bot.httpserver import WSGIServer
+from bot.policy import Policy, UsergroupMembers
+from bot.store import Store, utcnow
+from bot.workers import Workers
+from bot.workflow import MigrationFlow
+from handlers import register
+
+log = logging.getLogger(__name__)
+
+LISTENER_THREADS = 32  # Bolt's listeners only parse, ack and call views.open; slow work goes to WORKERS
+WORKER_THREADS = 16
+HTTP_THREADS = 32
+
+
+class NoTracker:
+    """Placeholder tracker until the poller is wired in."""
+
+    def follow(self, run_id: int) -> None:
+        log.info("run %s started; polling is not enabled", run_id)
+
+    def start(self) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
+def build_slack_client(settings: Settings) -> WebClient:
+    """The Web API client: ``SLACK_API_URL``, waits out 429s and retries dropped connections.
+
+    No retry on 5xx: a retried ``chat.postMessage`` could post twice.
+    """
+    assert settings.slack_bot_token is not None
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=15,
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=5), ConnectionErrorRetryHandler(max_retry_count=2)],
+    )
+
+
+class MigrateBot:
+    """Everything the bot runs, built from settings. ``tokens`` overrides the admin credential (simulator)."""
+
+    def __init__(self, settings: Settings, *, tokens: TokenSource | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.slack = build_slack_client(settings)
+        identity = self.slack.auth_test()
+        self.team_id: str | None = identity.get("team_id")
+        self.bot_user_id: str | None = identity.get("user_id")
+        self.store = Store.from_url(settings.resolved_database_url)
+        if tokens is None:
+            from bot.auth import build_credential
+
+            tokens = build_credential(settings)
+        self.tokens = tokens
+        self.graph = GraphClient(settings.graph_base_url, tokens)
+        self.workers = Workers(WORKER_THREADS)
+        self.policy = Policy(
+            groups=UsergroupMembers(self.slack),
+            team_id=self.team_id,
+            allowed_users=frozenset(settings.allowed_slack_users),
+            migrators_group=settings.migrators_usergroup,
+            allowed_channels=frozenset(settings.allowed_channels),
+            require_approval=settings.require_approval,
+            approvers=frozenset(settings.approvers),
+            approvers_group=settings.approvers_usergroup,
+            allow_self_approval=settings.allow_self_approval,
+        )
+        self.tracker = NoTracker()
+        self.flow = MigrationFlow(graph=self.graph, slack=self.slack, store=self.store, policy=self.policy,
+                                  work=self.workers, tracker=self.tracker, clock=clock)
+        self.app = App(
+            client=self.slack,
+            signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
+            token_verification_enabled=False,
+            listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener"),
+        )
+        register(self.app, flow=self.flow, policy=self.policy, workers=self.workers)
+
+    # Lifecycle
+    def start(self) -> None:
+        """Start background work (the poller resumes every unfinished run from the database)."""
+        self.tracker.start()
+
+    def close(self) -> None:
+        self.tracker.shutdown()
+        self.workers.shutdown(wait=False)
+        self.graph.close()
+
+    # HTTP mode
+    def wsgi_app(self) -> Callable[[dict, Callable], Iterable[bytes]]:
+        """``POST /slack/events`` (signature-verified by Bolt) and ``GET /healthz``."""
+        slack_handler = SlackRequestHandler(self.app, path="/slack/events")
+
+        def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
+            if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+                body = json.dumps({"ok": True, "team_id": self.team_id}).encode()
+                start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+                return [body]
+            return slack_handler(environ, start_response)
+
+        return application
+
+    def http_server(self, host: str, port: int) -> WSGIServer:
+        return WSGIServer(self.wsgi_app(), host, port, threads=HTTP_THREADS)
+
+    # Socket Mode
+    def socket_mode_handler(self) -> Any:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        assert self.settings.slack_app_token is not None
+        return SocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
+
+
+def run_command(args: Any, settings: Settings) -> int:
+    """``migrate-bot run``: Socket Mode by default, ``--http`` for HTTP; no credentials at all: the demo."""
+    if not settings.has_any_credentials:
+        print("No Slack or Azure credentials are configured: running the built-in demo instead.\n"
+              "See README.md to connect a Slack workspace and a tenant.\n")
+        from bot.demo import demo_command
+
+        args.outcome = getattr(args, "outcome", "completed")
+        return demo_command(args, settings)
+    settings.require_slack(http=args.http)
+    settings.require_graph_credential()
+    bot = MigrateBot(settings)
+    bot.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        if args.http:
+            server = bot.http_server(args.host, args.port).start()
+            log.info("serving Slack on %s/slack/events (health: /healthz)", server.url)
+            _wait(stop)
+            server.stop()
+        else:
+            handler = bot.socket_mode_handler()
+            handler.connect()
+            log.info("connected to Slack in Socket Mode")
+            _wait(stop)
+            handler.close()
+    finally:
+        bot.close()
+    return 0
+
+
+def _wait(stop: threading.Event) -> None:
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,50 @@
+"""Sentences for people: what went wrong and what to do next."""
+
+from __future__ import annotations
+
+from bot.errors import (
+    ConflictReason,
+    CredentialError,
+    GraphAuthError,
+    GraphConflict,
+    GraphError,
+    GraphNotFound,
+    GraphThrottled,
+    GraphUnavailable,
+)
+from bot.mrkdwn import escape
+
+
+def describe_graph_error(error: GraphError) -> tuple[str, str]:
+    """A short title and the next step for a Graph failure (mrkdwn; nothing from Graph in the title)."""
+    if isinstance(error, GraphNotFound):
+        return ("Job not found", "Check the job id: it must be a cross-tenant migration job of the target tenant.")
+    if isinstance(error, GraphConflict):
+        if error.reason is ConflictReason.VALIDATION_EXPIRED:
+            return ("Validation expired",
+                    "The validation is older than 7 days. Run `/migrate validate <jobId>`, then start it again.")
+        return ("The job's status does not allow this",
+                "Check the job's status with `/migrate status <jobId>` and try again when it allows it.")
+    if isinstance(error, GraphAuthError):
+        return ("Microsoft Graph refused the admin credential",
+                "Ask an operator to check the bot's admin: it needs the Microsoft 365 Migration Administrator or "
+                "Global Administrator role (active, if PIM) and consent for CrossTenantContentMigration.ReadWrite.All.")
+    if isinstance(error, GraphThrottled):
+        return ("Microsoft Graph is throttling requests", "Wait a minute and try again.")
+    if isinstance(error, GraphUnavailable):
+        return ("Microsoft Graph did not answer", "Try again in a few minutes.")
+    return ("Microsoft Graph rejected the request", "Check the job id and try again; if it persists, tell an operator.")
+
+
+def graph_error_text(action: str, error: GraphError) -> str:
+    """One ephemeral message for a failed Graph call (Graph's own text escaped)."""
+    title, next_step = describe_graph_error(error)
+    detail = escape(error.info.message)
+    if error.correlation():
+        detail += f" ({escape(error.correlation())})"
+    return f":x: *Could not {action}: {title}.* {detail}\n*Next step:* {next_step}"
+
+
+def credential_error_text(error: CredentialError) -> str:
+    return (f":closed_lock_with_key: *The bot's admin credential needs attention.* {escape(str(error))}\n"
+            "*Next step:* an operator runs `migrate-bot login` on the bot's host.")

@@ -1,0 +1,329 @@
+"""The database: the single source of truth for what the bot tracks (runs) and what happened (audit)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.schema import Index
+from sqlalchemy.types import TypeDecorator
+
+from bot.errors import MigrateBotError
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class RunState(StrEnum):
+    PENDING = "pending"  # waiting for a second person's approval
+    STARTING = "starting"  # someone won the claim; the Graph action is being called
+    RUNNING = "running"  # Graph accepted the action; the poller follows the job
+    FINISHED = "finished"  # the job reached an end state; the final notice went out
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    NOT_STARTED = "not_started"  # the Graph action was refused; nothing runs
+
+
+ACTIVE_STATES = (RunState.PENDING, RunState.STARTING, RunState.RUNNING)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class UtcDateTime(TypeDecorator):
+    """SQLite forgets time zones: store UTC, read back as aware UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # type: ignore[override]
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+        return value
+
+    def process_result_value(self, value, dialect):  # type: ignore[override]
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Run(Base):
+    """One request to act on a job (migrate, validate or cancel) and everything the poller needs."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(36), index=True)
+    job_name: Mapped[str] = mapped_column(String(512), default="")
+    action: Mapped[str] = mapped_column(String(16), default="migrate")
+    state: Mapped[str] = mapped_column(String(16), default=RunState.STARTING)
+    team_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    channel_id: Mapped[str] = mapped_column(String(32))
+    root_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    requester_id: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    approver_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    decision_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # What the poller saw and what it told the channel.
+    last_status: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_job_update: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_seen_change_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    posted_status: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    posted_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    poll_failures: Mapped[int] = mapped_column(Integer, default=0)
+    trouble_warned: Mapped[bool] = mapped_column(Boolean, default=False)
+    stale_warned: Mapped[bool] = mapped_column(Boolean, default=False)
+    final_notice: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None | "posting" | "sent"
+    final_notice_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (
+        # One job, one active run: a second request for the same job fails at the database.
+        Index(
+            "one_active_run_per_job",
+            "job_id",
+            unique=True,
+            sqlite_where=text("state IN ('pending', 'starting', 'running')"),
+            postgresql_where=text("state IN ('pending', 'starting', 'running')"),
+        ),
+    )
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+
+class AuditEvent(Base):
+    """Append-only record of who decided what and what Graph answered."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    job_id: Mapped[str] = mapped_column(String(36), index=True)
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    event: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(32), default="bot")
+    graph_request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "job_id": self.job_id,
+            "run_id": self.run_id,
+            "event": self.event,
+            "actor": self.actor,
+            "graph_request_id": self.graph_request_id,
+            "detail": json.loads(self.detail or "{}"),
+        }
+
+
+class JobBusy(MigrateBotError):
+    """Another request or run for the job is pending or active."""
+
+    def __init__(self, existing: Run) -> None:
+        super().__init__(f"Job {existing.job_id} already has a {existing.state} {existing.action} request.")
+        self.existing = existing
+
+
+_APPEND_ONLY_SQLITE = (
+    "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit_events "
+    "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit_events "
+    "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
+)
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and its parent folder created."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def migrate_schema(engine: Engine) -> None:
+    """Create missing tables and add missing (nullable or defaulted) columns: upgrades in place."""
+    Base.metadata.create_all(engine)
+    inspector = inspect(engine)
+    with engine.begin() as connection:
+        for table in Base.metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                column_type = column.type.compile(engine.dialect)
+                default = ""
+                if column.default is not None and getattr(column.default, "is_scalar", False):
+                    value = column.default.arg
+                    default = f" DEFAULT {int(value) if isinstance(value, bool) else repr(value)}"
+                connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {column_type}{default}'))
+        if engine.dialect.name == "sqlite":
+            for statement in _APPEND_ONLY_SQLITE:
+                connection.execute(text(statement))
+
+
+@dataclass
+class AuditQuery:
+    job_id: str | None = None
+    since: datetime | None = None
+
+
+class Store:
+    """Runs and audit events. Every method is one short transaction; objects come back detached."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def from_url(cls, url: str) -> "Store":
+        engine = create_db_engine(url)
+        migrate_schema(engine)
+        return cls(engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # Runs
+    def create_run(self, **fields: Any) -> Run:
+        """Insert a run; raise :class:`JobBusy` when the job already has an active one."""
+        run = Run(**fields)
+        try:
+            with self.session() as session:
+                session.add(run)
+        except IntegrityError:
+            existing = self.active_run_for(fields["job_id"])
+            if existing is None:  # the other one finished in between: try once more
+                with self.session() as session:
+                    run = Run(**fields)
+                    session.add(run)
+                return run
+            raise JobBusy(existing) from None
+        return run
+
+    def get_run(self, run_id: int) -> Run | None:
+        with self.session() as session:
+            return session.get(Run, run_id)
+
+    def active_run_for(self, job_id: str) -> Run | None:
+        with self.session() as session:
+            return session.scalars(
+                select(Run).where(Run.job_id == job_id, Run.state.in_([s.value for s in ACTIVE_STATES]))
+            ).first()
+
+    def runs_in(self, *states: RunState) -> list[Run]:
+        with self.session() as session:
+            return list(session.scalars(select(Run).where(Run.state.in_([s.value for s in states])).order_by(Run.id)))
+
+    def recent_runs(self, since: datetime) -> list[Run]:
+        with self.session() as session:
+            query = select(Run).where(
+                (Run.state.in_([s.value for s in ACTIVE_STATES])) | (Run.created_at >= since)
+            )
+            return list(session.scalars(query.order_by(Run.id.desc())))
+
+    def transition(self, run_id: int, from_states: tuple[str, ...] | str, to_state: str, **fields: Any) -> bool:
+        """Atomically move a run from one of ``from_states`` to ``to_state``; False when another caller won."""
+        if isinstance(from_states, str):
+            from_states = (from_states,)
+        with self.session() as session:
+            result = session.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.state.in_([str(s) for s in from_states]))
+                .values(state=str(to_state), **fields)
+            )
+            return result.rowcount == 1
+
+    def update_run(self, run_id: int, **fields: Any) -> Run:
+        with self.session() as session:
+            session.execute(update(Run).where(Run.id == run_id).values(**fields))
+            run = session.get(Run, run_id)
+            assert run is not None
+            return run
+
+    # Audit
+    def audit(
+        self,
+        event_name: str,
+        *,
+        job_id: str,
+        run_id: int | None = None,
+        actor: str = "bot",
+        graph_request_id: str | None = None,
+        **detail: Any,
+    ) -> None:
+        """Append one audit event."""
+        with self.session() as session:
+            session.add(
+                AuditEvent(
+                    event=event_name,
+                    job_id=job_id,
+                    run_id=run_id,
+                    actor=actor,
+                    graph_request_id=graph_request_id,
+                    detail=json.dumps(detail, default=str, sort_keys=True),
+                )
+            )
+
+    def audit_events(self, query: AuditQuery | None = None) -> list[AuditEvent]:
+        query = query or AuditQuery()
+        statement = select(AuditEvent).order_by(AuditEvent.id)
+        if query.job_id:
+            statement = statement.where(AuditEvent.job_id == query.job_id)
+        if query.since:
+            statement = statement.where(AuditEvent.at >= query.since)
+        with self.session() as session:
+            return list(session.scalars(statement))
+
+    def check_writable(self) -> None:
+        """Write and roll back one row: raises when the database cannot be written."""
+        with self._sessions() as session:
+            session.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS _write_check (x INTEGER)"))
+            session.execute(text("INSERT INTO _write_check VALUES (1)"))
+            session.rollback()
