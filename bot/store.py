@@ -150,6 +150,15 @@ class AuditEvent(Base):
         }
 
 
+class Meta(Base):
+    """Small key/value facts about the bot itself (last write check, ...)."""
+
+    __tablename__ = "bot_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+
+
 class JobBusy(MigrateBotError):
     """Another request or run for the job is pending or active."""
 
@@ -322,8 +331,6 @@ class Store:
             return list(session.scalars(statement))
 
     def check_writable(self) -> None:
-        """Write and roll back one row: raises when the database cannot be written."""
-        with self._sessions() as session:
-            session.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS _write_check (x INTEGER)"))
-            session.execute(text("INSERT INTO _write_check VALUES (1)"))
-            session.rollback()
+        """Write one row of ``bot_meta``: raises when the database cannot be written."""
+        with self.session() as session:
+            session.merge(Meta(key="last_write_check", value=utcnow().isoformat()))
