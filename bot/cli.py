@@ -9,7 +9,7 @@ import sys
 from typing import Callable, Sequence
 
 from bot.config import Settings, load_settings
-from bot.errors import ConfigError, MigrateBotError
+from bot.errors import ConfigError, MigrateBotError, UsageError
 
 #: subcommand -> "module:function"; each function takes (args, settings) and returns an exit status.
 COMMANDS: dict[str, str] = {
@@ -84,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _resolve(COMMANDS[command])(args, settings)
     except ConfigError as error:
         print(f"migrate-bot: configuration error: {error}", file=sys.stderr)
+        return 2
+    except UsageError as error:
+        print(f"migrate-bot: {error}", file=sys.stderr)
         return 2
     except MigrateBotError as error:
         print(f"migrate-bot: {error}", file=sys.stderr)

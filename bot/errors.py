@@ -14,6 +14,10 @@ class ConfigError(MigrateBotError):
     """A setting is missing or invalid. The message names the variable, never its value."""
 
 
+class UsageError(MigrateBotError):
+    """A command-line argument is wrong; the message says which and how to fix it."""
+
+
 class InvalidJobId(MigrateBotError, ValueError):
     """A job id that is not a GUID."""
 
