@@ -49,7 +49,6 @@ __all__ = [
     "SlackStandIn",
     "User",
     "Usergroup",
-    "quick_shutdown",
     "validate_blocks",
     "validate_view",
 ]
@@ -548,18 +547,6 @@ def _maybe_json(value: Any) -> Any:
 _JSON_ARGS = ("blocks", "view", "attachments", "metadata", "users", "channels")
 
 
-def quick_shutdown(server: WSGIServer, interval: float = 0.05) -> WSGIServer:
-    """Let a not-yet-started server stop within ``interval`` instead of cheroot's 0.5 s poll.
-
-    Tests start and stop many servers; the select() timeout of cheroot's accept loop is what
-    ``stop()`` waits for. (Reaches into the cheroot server; harmless if the attribute moves.)
-    """
-    inner = getattr(server, "_server", None)
-    if inner is not None and hasattr(inner, "expiration_interval"):
-        inner.expiration_interval = interval
-    return server
-
-
 # --------------------------------------------------------------------------------------------
 # The stand-in
 # --------------------------------------------------------------------------------------------
@@ -648,7 +635,6 @@ class SlackStandIn:
         """Serve on a background thread (port 0 picks a free port)."""
         if self._server is None:
             server = WSGIServer(self, host, port, threads=self._threads)
-            quick_shutdown(server)
             self._server = server.start()
         return self
 
@@ -1044,6 +1030,13 @@ class SlackStandIn:
         if not channel_ref or not isinstance(channel_ref, str):
             raise SlackApiFailure("channel_not_found")
         channel = self._channels.get(channel_ref)
+        if channel is None and channel_ref in self._users:
+            # Posting to a user id opens the app's DM with that person (Slack answers with a D… channel).
+            user = self._users[channel_ref]
+            if user.deleted:
+                raise SlackApiFailure("user_not_found")
+            dm_id = "D" + channel_ref.lstrip("UW")
+            channel = self._channels.setdefault(dm_id, Channel(dm_id, f"dm-{user.name}", True, True))
         if channel is None:  # Slack also accepts "#name" / "name" for chat.postMessage
             name = channel_ref.lstrip("#")
             channel = next((c for c in self._channels.values() if c.name == name), None)
