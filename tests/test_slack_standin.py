@@ -16,7 +16,6 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.httpserver import WSGIServer
 from bot.slack_standin import SlackSender, SlackStandIn, render_channel, render_view
-from bot.slack_standin.api import quick_shutdown
 
 SECRET = "standin-signing-secret"
 
@@ -408,7 +407,7 @@ class Recorder:
 def test_sender_signs_like_slack(standin):
     recorder = Recorder()
     verifier = SignatureVerifier(SECRET)
-    with quick_shutdown(WSGIServer(recorder)) as server, SlackSender(server.url, SECRET, standin) as sender:
+    with WSGIServer(recorder) as server, SlackSender(server.url, SECRET, standin) as sender:
         good = sender.slash_command("job-42", user_id="UALICE", channel_id="CMIG")
         sender.slash_command("job-42", user_id="UALICE", channel_id="CMIG", bad_signature=True)
         sender.slash_command("job-42", user_id="UALICE", channel_id="CMIG", stale=True)
@@ -472,7 +471,7 @@ def bolt(standin, monkeypatch):
         respond(replace_original=True, text=f"Approved by <@{body['user']['id']}>")
         respond(response_type="ephemeral", replace_original=False, text="Thanks")
 
-    with quick_shutdown(WSGIServer(SlackRequestHandler(app))) as server, SlackSender(server.url, SECRET, standin) as sender:
+    with WSGIServer(SlackRequestHandler(app)) as server, SlackSender(server.url, SECRET, standin) as sender:
         yield sender, seen
 
 
