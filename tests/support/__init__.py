@@ -1,0 +1,1 @@
+"""Test doubles shared by the test modules (fake servers and the like)."""
