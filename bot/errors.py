@@ -130,3 +130,10 @@ class GraphUnavailable(GraphError):
 
 class GraphBadRequest(GraphError):
     hint = "Graph rejected the request as invalid."
+
+
+class GraphActionOutcomeUnknown(GraphUnavailable):
+    """validate/migrate/cancel got no clear answer and the job could not be re-read: it may or may not have run."""
+
+    hint = ("Graph did not confirm the action and the job could not be read back, so it may or may not have "
+            "been applied. Check the job's status before trying again.")
