@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
 from slack_bolt import App
@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.graph import GraphClient
 from bot.httpserver import WSGIServer
 from bot.policy import Policy, UsergroupMembers
+from bot.poller import Poller
 from bot.store import Store, utcnow
 from bot.workers import Workers
 from bot.workflow import MigrationFlow
@@ -30,17 +31,6 @@ log = logging.getLogger(__name__)
 LISTENER_THREADS = 32  # Bolt's listeners only parse, ack and call views.open; slow work goes to WORKERS
 WORKER_THREADS = 16
 HTTP_THREADS = 32
-
-
-class NoTracker:
-    """Placeholder tracker until the poller is wired in."""
-
-    def follow(self, run_id: int) -> None:
-        log.info("run %s started; polling is not enabled", run_id)
-
-    def start(self) -> None: ...
-
-    def shutdown(self) -> None: ...
 
 
 def build_slack_client(settings: Settings) -> WebClient:
@@ -86,7 +76,9 @@ class MigrateBot:
             approvers_group=settings.approvers_usergroup,
             allow_self_approval=settings.allow_self_approval,
         )
-        self.tracker = NoTracker()
+        self.tracker = Poller(self.store, self.graph, self.slack, interval=settings.poll_interval_seconds,
+                              stale_after=timedelta(hours=settings.stale_after_hours),
+                              admin_mention=settings.admin_mention, clock=clock)
         self.flow = MigrationFlow(graph=self.graph, slack=self.slack, store=self.store, policy=self.policy,
                                   work=self.workers, tracker=self.tracker, clock=clock)
         self.app = App(

@@ -106,6 +106,9 @@ class Run(Base):
     final_notice_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(64), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A thread reply the poller is posting (JSON: key + the fields to set once it is known to be posted);
+    # after a crash the poller looks the key up in the thread instead of posting twice.
+    reply_pending: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (
         # One job, one active run: a second request for the same job fails at the database.
