@@ -408,8 +408,8 @@ class Simulation:
             job = self._job(job_id)
             now = self.clock.now()
             status = job.canonical
-            expired = status == "validatePassed" and now - job.last_updated >= self.options.validation_ttl
-            if status not in ("submitted", "validateFailed") and not (expired and self.options.revalidate_expired):
+            if status not in ("submitted", "validateFailed") and not (
+                    self._expired(job, now) and self.options.revalidate_expired):
                 raise _conflict(f"Validation can't be started because the current status is {job.status}")
             self._enter(job, "validateSubmitted", now)
             return _job_json(job)
@@ -421,7 +421,7 @@ class Simulation:
             status = job.canonical
             if status not in ("validatePassed", "failed", "completedWithErrors"):
                 raise _conflict(f"Migration can't be started because the current status is {job.status}")
-            if status == "validatePassed" and now - job.last_updated >= self.options.validation_ttl:
+            if self._expired(job, now):
                 days = self.options.validation_ttl.days
                 raise _conflict(f"Validation results expired (passed more than {days} days ago). "
                                 "Revalidate the job before migrating.", "validationExpired")
@@ -433,7 +433,7 @@ class Simulation:
         with self.lock:
             job = self._job(job_id)
             now = self.clock.now()
-            self._check_cancellable(job, now, "Cancel is not possible.")
+            self._check_cancellable(job, now)
             self._enter(job, "pendingCancel", now)
             return {"id": job.id, "displayName": job.display_name, "status": job.status, "message": job.message}
 
@@ -443,7 +443,7 @@ class Simulation:
             job = self._job(job_id)
             task = self._task(job, task_id)
             now = self.clock.now()
-            self._check_cancellable(job, now, "Cancel is not possible.")
+            self._check_cancellable(job, now)
             if any(state.status == "completed" for state in task.services.values()):
                 raise _conflict("Cancel is not possible. The user's migration already completed.")
             task.services = {name: ServiceState("cancelled") for name in task.services}
@@ -452,14 +452,18 @@ class Simulation:
             return {"status": "Accepted",
                     "message": f"Cancellation request for user id: {task.id} from batch: {job.id} was accepted."}
 
+    def _expired(self, job: SimJob, now: datetime) -> bool:
+        """A validatePassed older than the validation TTL (by lastUpdatedDateTime)."""
+        return job.canonical == "validatePassed" and now - job.last_updated >= self.options.validation_ttl
+
     @staticmethod
-    def _check_cancellable(job: SimJob, now: datetime, prefix: str) -> None:
+    def _check_cancellable(job: SimJob, now: datetime) -> None:
         status = job.canonical
         if status == "inProgress" and job.complete_after <= now:
-            raise _conflict(f"{prefix} Current status is {job.status} and completeAfterDateTime has passed; "
-                            "the migration continues.")
+            raise _conflict(f"Cancel is not possible. Current status is {job.status} and completeAfterDateTime "
+                            "has passed; the migration continues.")
         if status not in _CANCELLABLE:
-            raise _conflict(f"{prefix} Current status is {job.status}")
+            raise _conflict(f"Cancel is not possible. Current status is {job.status}")
 
     # Direct control (tests and rehearsals)
     def add_job(self, display_name: str, *, status: str = "submitted", users: int | Iterable[str] = 3,
