@@ -15,6 +15,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
+from bot.approvals import Approvals
 from bot.auth import TokenSource
 from bot.config import Settings
 from bot.graph import GraphClient
@@ -28,9 +29,12 @@ from handlers import register
 
 log = logging.getLogger(__name__)
 
+#: The bot token scopes the features need (manifest.yml must grant exactly these; `migrate-bot check` verifies).
+BOT_SCOPES = ("commands", "chat:write", "usergroups:read")
 LISTENER_THREADS = 32  # Bolt's listeners only parse, ack and call views.open; slow work goes to WORKERS
 WORKER_THREADS = 16
 HTTP_THREADS = 32
+APPROVAL_SWEEP_SECONDS = 60
 
 
 def build_slack_client(settings: Settings) -> WebClient:
@@ -81,18 +85,25 @@ class MigrateBot:
                               admin_mention=settings.admin_mention, clock=clock)
         self.flow = MigrationFlow(graph=self.graph, slack=self.slack, store=self.store, policy=self.policy,
                                   work=self.workers, tracker=self.tracker, clock=clock)
+        self.approvals = Approvals(flow=self.flow, graph=self.graph, slack=self.slack, store=self.store,
+                                   policy=self.policy, ttl=timedelta(hours=settings.approval_ttl_hours), clock=clock)
+        self.flow.approvals = self.approvals
         self.app = App(
             client=self.slack,
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
             token_verification_enabled=False,
             listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener"),
         )
-        register(self.app, flow=self.flow, policy=self.policy, workers=self.workers)
+        register(self.app, flow=self.flow, approvals=self.approvals, policy=self.policy, workers=self.workers)
 
     # Lifecycle
     def start(self) -> None:
-        """Start background work (the poller resumes every unfinished run from the database)."""
+        """Start background work: the poller resumes every unfinished run from the database, and
+        overdue approval requests are expired every minute."""
         self.tracker.start()
+        self.tracker.scheduler.add_job(self.approvals.expire_overdue, "interval", seconds=APPROVAL_SWEEP_SECONDS,
+                                       id="expire-approvals", replace_existing=True, coalesce=True,
+                                       max_instances=1)
 
     def close(self) -> None:
         self.tracker.shutdown()

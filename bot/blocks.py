@@ -86,11 +86,12 @@ def loading_modal(ctx: ModalContext) -> dict:
     ])
 
 
-def job_fields(job: MigrationJob) -> list[tuple[str, str]]:
+def job_fields(job: MigrationJob, user_count: int | None = None) -> list[tuple[str, str]]:
     """The job's details as escaped ``(label, value)`` pairs."""
     created = f"{safe(job.created_by or 'unknown', 200)} on {date(job.created_at)}"
     workloads = ", ".join(job.workloads) if job.workloads else "all workloads"
-    resources = f"{len(job.resources)} users" if job.resources else "—"
+    count = user_count if user_count is not None else (len(job.resources) or None)
+    resources = f"{count} users" if count is not None else "—"
     return [
         ("Job", safe(job.display_name or "(no name)", 500)),
         ("Job id", f"`{escape(job.id)}`"),
@@ -119,10 +120,11 @@ def verdict_blocks(eligibility: Eligibility) -> list[dict]:
     return blocks
 
 
-def confirm_modal(ctx: ModalContext, job: MigrationJob, eligibility: Eligibility, *, needs_approval: bool) -> dict:
+def confirm_modal(ctx: ModalContext, job: MigrationJob, eligibility: Eligibility, *, needs_approval: bool,
+                  user_count: int | None = None) -> dict:
     """The live job, the verdict, and (when migratable) a required reason and a submit button."""
     blocks: list[dict] = [{"type": "header", "text": plain(job.display_name or job.id, 150)}]
-    blocks += fields(job_fields(job))
+    blocks += fields(job_fields(job, user_count))
     if job.message:
         blocks.append(context(f"*Graph says:* {safe(job.message, 2500)}"))
     blocks.append({"type": "divider"})

@@ -48,3 +48,12 @@ def graph_error_text(action: str, error: GraphError) -> str:
 def credential_error_text(error: CredentialError) -> str:
     return (f":closed_lock_with_key: *The bot's admin credential needs attention.* {escape(str(error))}\n"
             "*Next step:* an operator runs `migrate-bot login` on the bot's host.")
+
+
+def refusal_text(error: Exception, action: str = "start the migration") -> str:
+    """The message for a Graph or credential error that stopped an action."""
+    if isinstance(error, GraphError):
+        return graph_error_text(action, error)
+    if isinstance(error, CredentialError):
+        return credential_error_text(error)
+    return f":x: Could not {action}: {escape(str(error))}"

@@ -19,7 +19,7 @@ from bot.blocks import ModalContext
 from bot.errors import CredentialError, GraphError
 from bot.graph import GraphClient
 from bot.jobs import migrate_eligibility
-from bot.messages import credential_error_text, graph_error_text
+from bot.messages import refusal_text
 from bot.mrkdwn import escape
 from bot.policy import Policy
 from bot.slack_io import permalink, tell_user
@@ -85,7 +85,7 @@ class MigrationFlow:
             return
         busy = self.store.active_run_for(job_id)
         if busy is not None:
-            self._tell(request, self._busy_text(busy))
+            self._tell(request, self.busy_text(busy))
             return
         ctx = ModalContext(request.channel_id, job_id, request.user_id, request.team_id)
         try:
@@ -102,7 +102,8 @@ class MigrationFlow:
         try:
             job = self.graph.get_job(ctx.job_id)
             eligibility = migrate_eligibility(job, self.clock())
-            view = blocks.confirm_modal(ctx, job, eligibility, needs_approval=self.policy.require_approval)
+            view = blocks.confirm_modal(ctx, job, eligibility, needs_approval=self.policy.require_approval,
+                                        user_count=self._user_count(job))
         except GraphError as error:
             log.info("get job %s failed: %s", ctx.job_id, error)
             view = blocks.graph_error_modal(ctx, error)
@@ -114,13 +115,23 @@ class MigrationFlow:
         except SlackApiError as error:  # closed by the person, or replaced meanwhile
             log.info("views.update %s skipped: %s", view_id, error.response.get("error"))
 
+    def _user_count(self, job) -> int | None:
+        """How many users the job moves: ``resources`` is emptied after validation, so count the tasks."""
+        if job.resources:
+            return len(job.resources)
+        try:
+            return len(self.graph.list_tasks(job.id))
+        except (GraphError, CredentialError) as error:
+            log.info("counting users of %s failed: %s", job.id, error)
+            return None
+
     # Modal submitted
     def confirm(self, ctx: ModalContext, user_id: str, reason: str) -> None:
         """After the submission's ack: re-check authorization, then request approval or start now."""
         place = self.policy.check_place(ctx.team_id, ctx.channel_id)
         decision = self.policy.may_migrate(user_id) if place.allowed else place
         if not decision.allowed or user_id != ctx.user_id:
-            self._tell_user(ctx.channel_id, user_id, f":no_entry: {decision.reason or 'This request is not yours.'}")
+            self.tell_user(ctx.channel_id, user_id, f":no_entry: {decision.reason or 'This request is not yours.'}")
             return
         if self.policy.require_approval and self.approvals is not None:
             self.approvals.request(ctx, reason)
@@ -133,19 +144,31 @@ class MigrationFlow:
             run = self.store.create_run(job_id=ctx.job_id, channel_id=ctx.channel_id, team_id=ctx.team_id,
                                         requester_id=ctx.user_id, reason=reason, state=RunState.STARTING)
         except JobBusy as busy:
-            self._tell_user(ctx.channel_id, ctx.user_id, self._busy_text(busy.existing))
+            self.tell_user(ctx.channel_id, ctx.user_id, self.busy_text(busy.existing))
             return None
         self.store.audit("requested", job_id=ctx.job_id, run_id=run.id, actor=ctx.user_id, reason=reason,
                          approval_required=False)
-        return self.launch(run, actor=ctx.user_id)
+        try:
+            return self.launch(run, actor=ctx.user_id)
+        except (GraphError, CredentialError) as error:
+            self.store.transition(run.id, RunState.STARTING, RunState.NOT_STARTED, note=str(error),
+                                  finished_at=self.clock())
+            self.tell_user(run.channel_id, run.requester_id, refusal_text(error))
+            return None
 
-    def launch(self, run: Run, *, actor: str, approver_id: str | None = None) -> Run | None:
-        """Call ``migrate`` for a run in STARTING and report the outcome. Used by approvals too."""
+    def launch(self, run: Run, *, actor: str) -> Run:
+        """Call ``migrate`` for a run in STARTING, record and announce it, hand it to the poller.
+
+        On a Graph or credential error the attempt is audited and the error re-raised; the caller decides
+        what the run becomes (the run stays in STARTING until then).
+        """
         try:
             result = self.graph.migrate_job(run.job_id)
         except (GraphError, CredentialError) as error:
-            self._not_started(run, error, actor)
-            return None
+            self.store.audit("migrate_called", job_id=run.job_id, run_id=run.id, actor=actor,
+                             graph_request_id=getattr(error, "request_id", None), outcome="refused",
+                             error=str(error))
+            raise
         job = result.job
         now = self.clock()
         self.store.audit("migrate_called", job_id=run.job_id, run_id=run.id, actor=actor,
@@ -154,8 +177,7 @@ class MigrationFlow:
         run = self.store.update_run(run.id, state=RunState.RUNNING, job_name=job.name, started_at=now,
                                     last_status=job.status_label, last_message=job.message,
                                     last_job_update=job.last_updated, last_seen_change_at=now,
-                                    posted_status=job.status_label, posted_message=job.message,
-                                    approver_id=approver_id or run.approver_id)
+                                    posted_status=job.status_label, posted_message=job.message)
         run = self._post_root(run, job, now)
         self.tracker.follow(run.id)
         return run
@@ -174,24 +196,15 @@ class MigrationFlow:
         except SlackApiError as error:
             code = error.response.get("error")
             log.warning("root message for run %s failed: %s", run.id, code)
-            self._tell_user(run.channel_id, run.requester_id,
+            self.tell_user(run.channel_id, run.requester_id,
                             f":warning: The migration of *{escape(job.name)}* started, but I can't post in "
                             f"<#{run.channel_id}> (`{escape(code)}`). Invite me with `/invite @migrate-bot`; "
                             "I'll keep following the job and post as soon as I can.")
             return run
 
-    def _not_started(self, run: Run, error: Exception, actor: str) -> None:
-        self.store.transition(run.id, RunState.STARTING, RunState.NOT_STARTED, note=str(error),
-                              finished_at=self.clock())
-        request_id = error.request_id if isinstance(error, GraphError) else None
-        self.store.audit("migrate_called", job_id=run.job_id, run_id=run.id, actor=actor,
-                         graph_request_id=request_id, outcome="refused", error=str(error))
-        text = (graph_error_text("start the migration", error) if isinstance(error, GraphError)
-                else credential_error_text(error))
-        self._tell_user(run.channel_id, run.requester_id, text)
-
     # Helpers
-    def _busy_text(self, run: Run) -> str:
+    def busy_text(self, run: Run) -> str:
+        """Tell a person that the job already has a request or run, with a link to its thread."""
         where = permalink(self.slack, run.channel_id, run.root_ts)
         what = "an approval request" if run.state == RunState.PENDING else f"a {run.action} run"
         return (f":hourglass: Job `{escape(run.job_id)}` already has {what} in progress "
@@ -201,5 +214,5 @@ class MigrationFlow:
         tell_user(self.slack, channel_id=request.channel_id, user_id=request.user_id, text=text,
                   response_url=request.response_url)
 
-    def _tell_user(self, channel_id: str, user_id: str, text: str) -> None:
+    def tell_user(self, channel_id: str, user_id: str, text: str) -> None:
         tell_user(self.slack, channel_id=channel_id, user_id=user_id, text=text)

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import json
+
 from slack_bolt import Ack, App
 
+from bot.approval_blocks import REJECT_CALLBACK, REJECT_REASON_ACTION, REJECT_REASON_BLOCK
+from bot.approvals import Approvals
 from bot.blocks import CONFIRM_CALLBACK, REASON_ACTION, REASON_BLOCK, ModalContext
-from bot.workflow import MigrationFlow
 from bot.workers import Workers
+from bot.workflow import MigrationFlow
 
 
-def register(app: App, *, flow: MigrationFlow, workers: Workers) -> None:
+def _value(view: dict, block_id: str, action_id: str) -> str:
+    values = view.get("state", {}).get("values", {})
+    return (((values.get(block_id) or {}).get(action_id) or {}).get("value") or "").strip()
+
+
+def register(app: App, *, flow: MigrationFlow, approvals: Approvals, workers: Workers) -> None:
     def confirm(ack: Ack, body: dict, view: dict) -> None:
-        values = view.get("state", {}).get("values", {})
-        reason = ((values.get(REASON_BLOCK) or {}).get(REASON_ACTION) or {}).get("value") or ""
-        if not reason.strip():
+        reason = _value(view, REASON_BLOCK, REASON_ACTION)
+        if not reason:
             ack(response_action="errors", errors={REASON_BLOCK: "Give a reason or a change ticket."})
             return
         ack()
         ctx = ModalContext.decode(view.get("private_metadata", ""))
-        workers.submit(flow.confirm, ctx, body["user"]["id"], reason.strip())
+        workers.submit(flow.confirm, ctx, body["user"]["id"], reason)
+
+    def reject_reason(ack: Ack, body: dict, view: dict) -> None:
+        ack()
+        meta = json.loads(view.get("private_metadata") or "{}")
+        workers.submit(approvals.reject, int(meta["r"]), body["user"]["id"],
+                       _value(view, REJECT_REASON_BLOCK, REJECT_REASON_ACTION))
 
     app.view(CONFIRM_CALLBACK)(confirm)
+    app.view(REJECT_CALLBACK)(reject_reason)

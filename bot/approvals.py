@@ -1,0 +1,251 @@
+"""Four-eyes approval: request in the channel, one atomic decision, exactly one ``migrate`` call."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Callable
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import approval_blocks
+from bot.blocks import ModalContext
+from bot.errors import CredentialError, GraphActionOutcomeUnknown, GraphError, GraphThrottled, GraphUnavailable
+from bot.graph import GraphClient
+from bot.jobs import migrate_eligibility
+from bot.messages import refusal_text
+from bot.mrkdwn import escape, user
+from bot.policy import Policy
+from bot.store import JobBusy, Run, RunState, Store, utcnow
+from bot.workflow import MigrationFlow
+
+log = logging.getLogger(__name__)
+
+
+class Approvals:
+    """Posts approval requests and applies Approve / Reject clicks and expiry to them."""
+
+    def __init__(self, *, flow: MigrationFlow, graph: GraphClient, slack: WebClient, store: Store, policy: Policy,
+                 ttl: timedelta, clock: Callable[[], datetime] = utcnow) -> None:
+        self.flow = flow
+        self.graph = graph
+        self.slack = slack
+        self.store = store
+        self.policy = policy
+        self.ttl = ttl
+        self.clock = clock
+
+    # Request
+    def request(self, ctx: ModalContext, reason: str) -> Run | None:
+        """Record a pending request and post it with Approve / Reject buttons, mentioning the approvers."""
+        try:
+            run = self.store.create_run(job_id=ctx.job_id, channel_id=ctx.channel_id, team_id=ctx.team_id,
+                                        requester_id=ctx.user_id, reason=reason, state=RunState.PENDING)
+        except JobBusy as busy:
+            self.flow.tell_user(ctx.channel_id, ctx.user_id, self.flow.busy_text(busy.existing))
+            return None
+        try:
+            job = self.graph.get_job(ctx.job_id)
+        except (GraphError, CredentialError) as error:
+            self.store.transition(run.id, RunState.PENDING, RunState.NOT_STARTED, note=str(error),
+                                  finished_at=self.clock())
+            self.flow.tell_user(ctx.channel_id, ctx.user_id, refusal_text(error, "request approval"))
+            return None
+        text, blocks = approval_blocks.approval_request(
+            run_id=run.id, job=job, eligibility=migrate_eligibility(job, self.clock()), requester_id=ctx.user_id,
+            reason=reason, mentions=self.policy.approver_mentions(), expires_at=run.created_at + self.ttl)
+        try:
+            posted = self.slack.chat_postMessage(channel=ctx.channel_id, text=text, blocks=blocks,
+                                                 unfurl_links=False, unfurl_media=False)
+        except SlackApiError as error:
+            code = error.response.get("error")
+            self.store.transition(run.id, RunState.PENDING, RunState.NOT_STARTED, note=f"slack: {code}",
+                                  finished_at=self.clock())
+            self.flow.tell_user(ctx.channel_id, ctx.user_id,
+                                f":warning: I can't post the approval request in <#{ctx.channel_id}> "
+                                f"(`{escape(code)}`). Invite me with `/invite @migrate-bot` and try again.")
+            return None
+        run = self.store.update_run(run.id, root_ts=posted["ts"], job_name=job.name)
+        self.store.audit("requested", job_id=run.job_id, run_id=run.id, actor=ctx.user_id, reason=reason,
+                         approval_required=True, status=job.status_label)
+        return run
+
+    # Decide
+    def may_decide(self, run_id: int, user_id: str) -> str | None:
+        """None when ``user_id`` may approve or reject the request now, else why not (cheap, cached)."""
+        run = self.store.get_run(run_id)
+        if run is None:
+            return "This request no longer exists."
+        if run.state != RunState.PENDING:
+            return self._decided_text(run)
+        if user_id == run.requester_id:
+            return None if self.policy.allow_self_approval else "withdraw"
+        decision = self.policy.may_approve(user_id, run.requester_id)
+        return None if decision.allowed else decision.reason
+
+    def approve(self, run_id: int, user_id: str) -> Run | None:
+        """Approve: one atomic pending → starting step, re-read the job, call ``migrate`` once."""
+        run = self._pending_or_explain(run_id, user_id)
+        if run is None:
+            return None
+        decision = self.policy.may_approve(user_id, run.requester_id)
+        if not decision.allowed:
+            self.store.audit("approval_refused", job_id=run.job_id, run_id=run.id, actor=user_id,
+                             why=decision.reason)
+            self.flow.tell_user(run.channel_id, user_id, f":no_entry: {decision.reason}")
+            return None
+        now = self.clock()
+        if not self.store.transition(run.id, RunState.PENDING, RunState.STARTING, approver_id=user_id, decided_at=now):
+            self._explain_lost(run.id, user_id)
+            return None
+        self.store.audit("approved", job_id=run.job_id, run_id=run.id, actor=user_id)
+        self._show(run, f":white_check_mark: Approved by {user(user_id)}: starting the migration…")
+        try:
+            job = self.graph.get_job(run.job_id)
+            eligibility = migrate_eligibility(job, self.clock())
+            if not eligibility.allowed:
+                self._finish_unstarted(run, user_id, f":no_entry: Approved by {user(user_id)}, but the job can no "
+                                       f"longer be migrated: {escape(eligibility.reason)}", eligibility.next_step)
+                return None
+            return self.flow.launch(self.store.get_run(run.id) or run, actor=user_id)
+        except GraphActionOutcomeUnknown as error:
+            self._finish_unstarted(run, user_id, f":warning: {escape(str(error))}",
+                                   "Check the job's status with `/migrate status` before trying again.")
+            return None
+        except (GraphThrottled, GraphUnavailable) as error:
+            self._back_to_pending(run, user_id, error)
+            return None
+        except (GraphError, CredentialError) as error:
+            self._finish_unstarted(run, user_id, refusal_text(error), "")
+            return None
+
+    def open_reject(self, run_id: int, user_id: str, trigger_id: str, channel_id: str, message_ts: str) -> None:
+        """Open the small "why?" modal when ``user_id`` may reject (approvers, or the requester to withdraw)."""
+        why_not = self.may_decide(run_id, user_id)
+        if why_not not in (None, "withdraw"):
+            self.flow.tell_user(channel_id, user_id, f":no_entry: {why_not}")
+            return
+        view = approval_blocks.reject_modal(run_id=run_id, channel_id=channel_id, message_ts=message_ts)
+        try:
+            self.slack.views_open(trigger_id=trigger_id, view=view)
+        except SlackApiError as error:
+            self.flow.tell_user(channel_id, user_id, ":warning: Slack could not open the rejection window "
+                                f"(`{escape(error.response.get('error'))}`). Click Reject again.")
+
+    def reject(self, run_id: int, user_id: str, note: str) -> Run | None:
+        """Reject (or withdraw, by the requester): buttons go, the message shows who and why."""
+        run = self._pending_or_explain(run_id, user_id)
+        if run is None:
+            return None
+        why_not = self.may_decide(run_id, user_id)
+        if why_not not in (None, "withdraw"):
+            self.store.audit("rejection_refused", job_id=run.job_id, run_id=run.id, actor=user_id, why=why_not)
+            self.flow.tell_user(run.channel_id, user_id, f":no_entry: {why_not}")
+            return None
+        if not self.store.transition(run.id, RunState.PENDING, RunState.REJECTED, approver_id=user_id,
+                                     decided_at=self.clock(), finished_at=self.clock(), decision_note=note or None):
+            self._explain_lost(run.id, user_id)
+            return None
+        verb = "Withdrawn" if user_id == run.requester_id else "Rejected"
+        self.store.audit("rejected", job_id=run.job_id, run_id=run.id, actor=user_id, note=note,
+                         withdrawn=user_id == run.requester_id)
+        why = f": {escape(note)}" if note else " (no reason given)"
+        self._show(run, f":x: {verb} by {user(user_id)}{why}")
+        if user_id != run.requester_id:
+            self.flow.tell_user(run.channel_id, run.requester_id,
+                                f":x: Your migration request for *{escape(run.job_name)}* was rejected by "
+                                f"{user(user_id)}{why}")
+        return self.store.get_run(run.id)
+
+    # Expiry
+    def expire_overdue(self) -> int:
+        """Expire pending requests older than ``APPROVAL_TTL_HOURS``; returns how many."""
+        expired = 0
+        cutoff = self.clock() - self.ttl
+        for run in self.store.runs_in(RunState.PENDING):
+            if run.created_at <= cutoff and self._expire(run):
+                expired += 1
+        return expired
+
+    def _expire(self, run: Run) -> bool:
+        if not self.store.transition(run.id, RunState.PENDING, RunState.EXPIRED, finished_at=self.clock()):
+            return False
+        self.store.audit("expired", job_id=run.job_id, run_id=run.id, ttl_hours=self.ttl.total_seconds() / 3600)
+        self._show(run, f":hourglass: Expired: nobody decided within {self.ttl.total_seconds() / 3600:g} h. "
+                        "Run `/migrate` again to make a new request.")
+        return True
+
+    # Helpers
+    def _pending_or_explain(self, run_id: int, user_id: str) -> Run | None:
+        run = self.store.get_run(run_id)
+        if run is None:
+            return None
+        if run.state == RunState.PENDING and run.created_at <= self.clock() - self.ttl:
+            self._expire(run)
+            run = self.store.get_run(run_id) or run
+        if run.state != RunState.PENDING:
+            self.flow.tell_user(run.channel_id, user_id, f":information_source: {self._decided_text(run)}")
+            return None
+        return run
+
+    def _explain_lost(self, run_id: int, user_id: str) -> None:
+        run = self.store.get_run(run_id)
+        if run is not None:
+            self.flow.tell_user(run.channel_id, user_id, f":information_source: {self._decided_text(run)}")
+
+    @staticmethod
+    def _decided_text(run: Run) -> str:
+        by = f" by <@{run.approver_id}>" if run.approver_id else ""
+        return {
+            RunState.STARTING: f"This request was already approved{by}; the migration is starting.",
+            RunState.RUNNING: f"This request was already approved{by}; the migration is running.",
+            RunState.FINISHED: f"This request was approved{by} and its migration has finished.",
+            RunState.REJECTED: f"This request was rejected{by}.",
+            RunState.EXPIRED: "This request expired.",
+            RunState.NOT_STARTED: "This request ended without starting a migration.",
+        }.get(RunState(run.state), "This request is no longer pending.")
+
+    def _show(self, run: Run, headline: str, note: str = "") -> None:
+        if not run.root_ts:
+            return
+        text, blocks = approval_blocks.decided(job_name=run.job_name or run.job_id, requester_id=run.requester_id,
+                                               reason=run.reason, headline=headline, note=note)
+        try:
+            self.slack.chat_update(channel=run.channel_id, ts=run.root_ts, text=text, blocks=blocks)
+        except SlackApiError as error:
+            log.warning("updating approval message of run %s failed: %s", run.id, error.response.get("error"))
+
+    def _finish_unstarted(self, run: Run, approver_id: str, headline: str, next_step: str) -> None:
+        self.store.transition(run.id, RunState.STARTING, RunState.NOT_STARTED, finished_at=self.clock(),
+                              note=headline)
+        self.store.audit("not_started", job_id=run.job_id, run_id=run.id, actor=approver_id, why=headline)
+        note = f"Next step: {next_step}" if next_step else "Nothing was started."
+        self._show(run, headline, note)
+        self.flow.tell_user(run.channel_id, run.requester_id, f"{headline}\n{note}")
+
+    def _back_to_pending(self, run: Run, approver_id: str, error: GraphError) -> None:
+        """Graph was unavailable and ``migrate`` did not take effect: the request can be approved again."""
+        self.store.transition(run.id, RunState.STARTING, RunState.PENDING, approver_id=None, decided_at=None,
+                              note=str(error))
+        self.store.audit("approval_retryable", job_id=run.job_id, run_id=run.id, actor=approver_id,
+                         error=str(error))
+        fresh = self.store.get_run(run.id) or run
+        try:
+            job = self.graph.get_job(run.job_id)
+            text, blocks = approval_blocks.approval_request(
+                run_id=run.id, job=job, eligibility=migrate_eligibility(job, self.clock()),
+                requester_id=run.requester_id, reason=run.reason, mentions="",
+                expires_at=fresh.created_at + self.ttl)
+            blocks.insert(-1, {"type": "context", "elements": [{"type": "mrkdwn", "text":
+                          f":warning: {user(approver_id)} approved, but Microsoft Graph was unavailable and nothing "
+                          "was started. Approve again to retry."}]})
+            self.slack.chat_update(channel=run.channel_id, ts=run.root_ts, text=text, blocks=blocks)
+        except (GraphError, CredentialError, SlackApiError):
+            # The buttons can't be restored: close the request rather than leave it pending and unclickable.
+            self.store.transition(run.id, RunState.PENDING, RunState.NOT_STARTED, finished_at=self.clock())
+            self._show(fresh, ":warning: Approved, but Microsoft Graph was unavailable and nothing was started. "
+                              "Run `/migrate` again to make a new request.")
+            self.flow.tell_user(run.channel_id, approver_id, refusal_text(error))
+            return
+        self.flow.tell_user(run.channel_id, approver_id, refusal_text(error) + "\nThe request is still pending.")
