@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.approvals import Approvals
-from bot.auth import TokenSource
+from bot.auth import StaticToken, TokenSource
 from bot.config import Settings
 from bot.graph import GraphClient
 from bot.httpserver import WSGIServer
@@ -30,7 +30,7 @@ from handlers import register
 log = logging.getLogger(__name__)
 
 #: The bot token scopes the features need (manifest.yml must grant exactly these; `migrate-bot check` verifies).
-BOT_SCOPES = ("commands", "chat:write", "usergroups:read")
+BOT_SCOPES = ("commands", "chat:write", "usergroups:read", "channels:history", "groups:history")
 LISTENER_THREADS = 32  # Bolt's listeners only parse, ack and call views.open; slow work goes to WORKERS
 WORKER_THREADS = 16
 HTTP_THREADS = 32
@@ -62,6 +62,8 @@ class MigrateBot:
         self.team_id: str | None = identity.get("team_id")
         self.bot_user_id: str | None = identity.get("user_id")
         self.store = Store.from_url(settings.resolved_database_url)
+        if tokens is None and settings.graph_static_token is not None:
+            tokens = StaticToken(settings.graph_static_token.get_secret_value())
         if tokens is None:
             from bot.auth import build_credential
 

@@ -80,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args([*(argv or sys.argv[1:]), "run"])
     if not args.verbose:
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+        for noisy in ("httpx", "apscheduler"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if command == "keygen":  # needs no settings: it makes the key a broken TOKEN_CACHE_KEY needs
             return _resolve(COMMANDS[command])(args, None)  # type: ignore[arg-type]

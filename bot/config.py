@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
@@ -45,6 +46,7 @@ class Settings(BaseSettings):
     azure_client_certificate_path: Path | None = None
     azure_authority_host: str = "https://login.microsoftonline.com"
     azure_authority_ca_bundle: Path | None = None
+    graph_static_token: SecretStr | None = None  # rehearsals against the simulator on loopback only
     token_cache_path: Path | None = None
     token_cache_key: SecretStr | None = None
 
@@ -100,6 +102,14 @@ class Settings(BaseSettings):
             raise ValueError("must decode to 32 bytes (make one with: migrate-bot keygen)")
         return value
 
+    @model_validator(mode="after")
+    def _static_token_only_for_loopback(self) -> "Settings":
+        if self.graph_static_token is not None:
+            host = urlsplit(self.graph_base_url).hostname or ""
+            if host not in ("127.0.0.1", "localhost", "::1"):
+                raise ValueError("GRAPH_STATIC_TOKEN: only allowed when GRAPH_BASE_URL is the simulator on loopback")
+        return self
+
     # Derived values
     @property
     def resolved_database_url(self) -> str:
@@ -142,6 +152,8 @@ class Settings(BaseSettings):
 
     def require_graph_credential(self) -> None:
         """Raise :class:`ConfigError` unless the admin credential for ``GRAPH_AUTH_MODE`` is configured."""
+        if self.graph_static_token is not None:
+            return
         if self.azure_tenant_id is None:
             raise ConfigError("AZURE_TENANT_ID: missing (the target tenant's Directory ID)")
         if self.azure_client_id is None:
@@ -159,10 +171,11 @@ class Settings(BaseSettings):
 
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
-    loc = first.get("loc") or ("?",)
-    name = str(loc[0]).upper()
     message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{name}: {message}"
+    loc = first.get("loc") or ()
+    if not loc:  # a check across settings names its variable itself
+        return message
+    return f"{str(loc[0]).upper()}: {message}"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.errors import (
     ConflictReason,
     CredentialError,
+    GraphActionOutcomeUnknown,
     GraphAuthError,
     GraphConflict,
     GraphError,
@@ -29,6 +30,9 @@ def describe_graph_error(error: GraphError) -> tuple[str, str]:
         return ("Microsoft Graph refused the admin credential",
                 "Ask an operator to check the bot's admin: it needs the Microsoft 365 Migration Administrator or "
                 "Global Administrator role (active, if PIM) and consent for CrossTenantContentMigration.ReadWrite.All.")
+    if isinstance(error, GraphActionOutcomeUnknown):
+        return ("Microsoft Graph did not confirm the action",
+                "It may or may not have been applied: check the job with `/migrate status <jobId>` before trying again.")
     if isinstance(error, GraphThrottled):
         return ("Microsoft Graph is throttling requests", "Wait a minute and try again.")
     if isinstance(error, GraphUnavailable):

@@ -90,3 +90,13 @@ def test_missing_settings_per_command(monkeypatch):
 def test_dotenv_file_is_read(tmp_path):
     (tmp_path / ".env").write_text("POLL_INTERVAL_SECONDS=7\n")
     assert load_settings().poll_interval_seconds == 7
+
+
+def test_static_token_only_against_a_loopback_simulator(monkeypatch):
+    monkeypatch.setenv("GRAPH_STATIC_TOKEN", "rehearsal")
+    with pytest.raises(ConfigError, match="^GRAPH_STATIC_TOKEN: only allowed"):
+        load_settings()
+    monkeypatch.setenv("GRAPH_BASE_URL", "http://127.0.0.1:8765/beta")
+    settings = load_settings()
+    settings.require_graph_credential()  # no Azure settings needed for the simulator
+    assert "rehearsal" not in repr(settings)
