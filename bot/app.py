@@ -103,6 +103,7 @@ class MigrateBot:
         """Start background work: the poller resumes every unfinished run from the database, and
         overdue approval requests are expired every minute."""
         self.tracker.start()
+        self.workers.submit(self.flow.reconcile_interrupted)
         self.tracker.scheduler.add_job(self.approvals.expire_overdue, "interval", seconds=APPROVAL_SWEEP_SECONDS,
                                        id="expire-approvals", replace_existing=True, coalesce=True,
                                        max_instances=1)

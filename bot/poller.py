@@ -213,6 +213,8 @@ class Poller:
         label = job.status_label if job is not None else (run.last_status or "unknown")
         message = (job.message or "") if job is not None else (run.last_message or "")
         run = self._after_success(run, status=label)
+        if job is not None and job.last_updated and run.last_job_update and job.last_updated < run.last_job_update:
+            return  # older than what we already saw (a lagging read right after the action): ignore it
         root_error = None
         if run.root_ts is None:
             run, root_error = self._post_root(run, label, message, now)

@@ -18,7 +18,7 @@ from bot import blocks
 from bot.blocks import ModalContext
 from bot.errors import CredentialError, GraphError
 from bot.graph import GraphClient
-from bot.jobs import migrate_eligibility
+from bot.jobs import JobStatus, migrate_eligibility
 from bot.messages import refusal_text
 from bot.mrkdwn import escape
 from bot.policy import Policy
@@ -26,6 +26,10 @@ from bot.slack_io import permalink, tell_user
 from bot.store import JobBusy, Run, RunState, Store, utcnow
 
 log = logging.getLogger(__name__)
+
+#: Statuses showing that a ``migrate`` call took effect.
+MIGRATION_UNDER_WAY = frozenset({JobStatus.PROCESSING, JobStatus.IN_PROGRESS, JobStatus.CUTTING_OVER,
+                                 JobStatus.APPROVED, JobStatus.ADMIN_ACTION_REQUIRED})
 
 
 class RunTracker(Protocol):
@@ -181,6 +185,37 @@ class MigrationFlow:
         run = self._post_root(run, job, now)
         self.tracker.follow(run.id)
         return run
+
+    def reconcile_interrupted(self) -> None:
+        """Settle runs a crash left in STARTING (the bot died around the ``migrate`` call): read the job and
+        follow it when the migration took effect, else close the run and tell the requester."""
+        for run in self.store.runs_in(RunState.STARTING):
+            try:
+                job = self.graph.get_job(run.job_id)
+            except (GraphError, CredentialError) as error:
+                log.warning("run %s left in STARTING; job unreadable (%s): will retry at next start", run.id, error)
+                continue
+            since = run.decided_at or run.created_at
+            took_effect = job.status in MIGRATION_UNDER_WAY or (
+                job.job_type == "migrate" and job.last_updated is not None and job.last_updated > since)
+            if took_effect:
+                now = self.clock()
+                run = self.store.update_run(run.id, state=RunState.RUNNING, job_name=job.name, started_at=now,
+                                            last_status=job.status_label, last_message=job.message,
+                                            last_job_update=job.last_updated, last_seen_change_at=now)
+                self.store.audit("migrate_reconciled", job_id=run.job_id, run_id=run.id, outcome="running",
+                                 status=job.status_label)
+                self._post_root(run, job, now)
+                self.tracker.follow(run.id)
+            else:
+                self.store.transition(run.id, RunState.STARTING, RunState.NOT_STARTED, finished_at=self.clock(),
+                                      note="interrupted before Graph accepted the migration")
+                self.store.audit("migrate_reconciled", job_id=run.job_id, run_id=run.id, outcome="not_started",
+                                 status=job.status_label)
+                self.tell_user(run.channel_id, run.requester_id,
+                               f":warning: The bot restarted while starting the migration of *{escape(job.name)}*; "
+                               f"Graph shows it did not start (status `{escape(job.status_label)}`). "
+                               "Run `/migrate` again when you are ready.")
 
     def _post_root(self, run: Run, job, now: datetime) -> Run:
         text, root_blocks = blocks.root_message(job=job, requester_id=run.requester_id, reason=run.reason,

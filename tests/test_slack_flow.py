@@ -10,7 +10,8 @@ import pytest
 
 from bot.sandbox import CHANNEL, OUTSIDER, REQUESTER
 from bot.simulator.seed import SEED_VALIDATE_PASSED, SEED_VALIDATION_EXPIRED
-from bot.store import RunState
+from bot.blocks import ModalContext
+from bot.store import RunState, Store
 
 UNKNOWN_JOB = "0c0ffee0-0000-4000-8000-000000000404"
 
@@ -205,3 +206,23 @@ def test_bot_not_in_channel_still_tracks_and_tells_the_requester(world):
 def test_healthz(world):
     response = httpx.get(world.server.url + "/healthz")
     assert response.status_code == 200 and response.json()["ok"] is True
+
+
+def test_restart_settles_a_run_interrupted_during_migrate(world):
+    view = world.open_modal(SEED_VALIDATE_PASSED)
+    world.stop_bot()  # the bot dies after recording the run, around the migrate call
+    store = Store.from_url(world.bot_settings.resolved_database_url)
+    ctx = ModalContext.decode(view["private_metadata"])
+    interrupted = store.create_run(job_id=ctx.job_id, channel_id=CHANNEL, requester_id=REQUESTER, reason="r",
+                                   state=RunState.STARTING)
+    other_job = world.sim.create_job("wave9", status="inProgress")
+    took_effect = store.create_run(job_id=other_job, channel_id=CHANNEL, requester_id=REQUESTER, reason="r",
+                                   state=RunState.STARTING)
+    world.start_bot()
+    world.wait_until(lambda: world.bot.store.get_run(interrupted.id).state == RunState.NOT_STARTED, what="closed")
+    run = world.wait_until(lambda: (r := world.bot.store.get_run(took_effect.id)).state == RunState.RUNNING and r,
+                           what="followed")
+    world.wait_until(lambda: world.bot.tracker.is_following(run.id), what="poller")
+    assert any("did not start" in t for t in ephemerals_for(world, REQUESTER) +
+               [m.text for m in world.slack.messages("D0ALICE")])
+    assert world.sim.count("POST", "/migrate") == 0
