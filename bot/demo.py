@@ -18,7 +18,7 @@ from bot.simulator.seed import SEED_VALIDATE_PASSED
 from bot.slack_standin.transcript import render_channel, render_view
 from bot.store import RunState
 
-SIM_SPEED = 240.0  # simulated seconds per real second: a ~30-minute migration takes a few seconds
+SIM_SPEED = 480.0  # simulated seconds per real second: a ~30-minute migration takes a few seconds
 TIMEOUT = 90.0
 
 
