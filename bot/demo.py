@@ -41,7 +41,9 @@ def run_demo(outcome: str = "completed", out: TextIO = sys.stdout, timeout: floa
         run = world.wait_until(lambda: (r := world.run_for(job_id)) and r.root_ts and r, timeout=15,
                                what="the approval request")
 
-        say("3. @bob (an approver) clicks [Approve and start] and confirms")
+        say("   The bot posts an approval request in #migrations:\n")
+        say(_indent(render_channel(world.slack, CHANNEL), 5))
+        say("\n3. @bob (an approver; Alice can't approve her own request) clicks [Approve and start] and confirms")
         world.sender.block_action(CHANNEL, run.root_ts, APPROVE_ACTION, user_id=APPROVER)
         world.wait_until(lambda: world.run_for(job_id).state == RunState.RUNNING, timeout=15,
                          what="the migration to start")
