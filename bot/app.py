@@ -22,6 +22,7 @@ from bot.graph import GraphClient
 from bot.httpserver import WSGIServer
 from bot.policy import Policy, UsergroupMembers
 from bot.poller import Poller
+from bot.reports import Reports
 from bot.store import Store, utcnow
 from bot.workers import Workers
 from bot.workflow import MigrationFlow
@@ -90,13 +91,15 @@ class MigrateBot:
         self.approvals = Approvals(flow=self.flow, graph=self.graph, slack=self.slack, store=self.store,
                                    policy=self.policy, ttl=timedelta(hours=settings.approval_ttl_hours), clock=clock)
         self.flow.approvals = self.approvals
+        self.reports = Reports(graph=self.graph, slack=self.slack, store=self.store, policy=self.policy, clock=clock)
         self.app = App(
             client=self.slack,
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
             token_verification_enabled=False,
             listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener"),
         )
-        register(self.app, flow=self.flow, approvals=self.approvals, policy=self.policy, workers=self.workers)
+        register(self.app, flow=self.flow, approvals=self.approvals, policy=self.policy, workers=self.workers,
+                 reports=self.reports)
 
     # Lifecycle
     def start(self) -> None:

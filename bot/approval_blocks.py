@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from bot.blocks import context, fields, job_fields, section, verdict_blocks
+from bot.blocks import context, fields, job_fields, section, verdict_blocks, words
 from bot.jobs import Eligibility, MigrationJob
 from bot.mrkdwn import date, escape, plain, safe, truncate, user
 
@@ -16,19 +16,37 @@ REJECT_REASON_BLOCK = "reject_reason"
 REJECT_REASON_ACTION = "reject_reason"
 
 
-def _summary(job: MigrationJob, requester_id: str, reason: str) -> list[dict]:
+#: Per action: (what is approved, Approve label, confirm title, confirm text with {name}).
+_ASK = {
+    "migrate": ("migration", "Approve and start", "Start this migration?",
+                "This starts the cross-tenant migration of *{name}*. It can't be undone."),
+    "cancel": ("cancel", "Approve and cancel", "Cancel this migration?",
+               "This cancels *{name}*: users still syncing stop; users already cut over stay migrated. "
+               "A cancelled batch can't be restarted."),
+}
+
+
+def _ask(action: str) -> tuple[str, str, str, str]:
+    return _ASK.get(action, _ASK["migrate"])
+
+
+def _summary(job: MigrationJob, requester_id: str, reason: str, action: str = "migrate") -> list[dict]:
     pairs = [("Requested by", user(requester_id)), *job_fields(job)[:9]]
+    head = "Approval needed" if action == "migrate" else f"Approval needed to {action}"
     return [
-        {"type": "header", "text": plain(f"Approval needed: {truncate(job.name, 120)}", 150)},
+        {"type": "header", "text": plain(f"{head}: {truncate(job.name, 120)}", 150)},
         *fields(pairs),
         section(f"*Reason:* {safe(reason, 2900)}"),
     ]
 
 
 def approval_request(*, run_id: int, job: MigrationJob, eligibility: Eligibility, requester_id: str,
-                     reason: str, mentions: str, expires_at: datetime) -> tuple[str, list[dict]]:
-    """The request message: job summary, requester, reason, eligibility now, Approve / Reject."""
-    text = f"Approval needed: migration of {safe(job.name, 200)} requested by {user(requester_id)}"
+                     reason: str, mentions: str, expires_at: datetime,
+                     action: str = "migrate") -> tuple[str, list[dict]]:
+    """The request message: job summary, requester, reason, eligibility now, Approve / Reject. ``action`` is
+    ``migrate`` or ``cancel`` (validation needs no approval)."""
+    what, approve_label, confirm_title, confirm_text = _ask(action)
+    text = f"Approval needed: {what} of {safe(job.name, 200)} requested by {user(requester_id)}"
     who = f"{mentions}: " if mentions else ""
     buttons = {
         "type": "actions",
@@ -36,12 +54,11 @@ def approval_request(*, run_id: int, job: MigrationJob, eligibility: Eligibility
         "elements": [
             {
                 "type": "button", "action_id": APPROVE_ACTION, "value": str(run_id), "style": "primary",
-                "text": plain("Approve and start", 75),
+                "text": plain(approve_label, 75),
                 "confirm": {
-                    "title": plain("Start this migration?", 100),
-                    "text": {"type": "mrkdwn", "text": truncate(
-                        f"This starts the cross-tenant migration of *{escape(job.name)}*. It can't be undone.", 300)},
-                    "confirm": plain("Approve and start", 30), "deny": plain("Not yet", 30), "style": "danger",
+                    "title": plain(confirm_title, 100),
+                    "text": {"type": "mrkdwn", "text": truncate(confirm_text.format(name=escape(job.name)), 300)},
+                    "confirm": plain(approve_label, 30), "deny": plain("Not yet", 30), "style": "danger",
                 },
             },
             {
@@ -56,25 +73,27 @@ def approval_request(*, run_id: int, job: MigrationJob, eligibility: Eligibility
         ],
     }
     blocks = [
-        *_summary(job, requester_id, reason),
-        *verdict_blocks(eligibility),
-        section(f"{who}a second person must approve this migration. The request expires {date(expires_at)}."),
+        *_summary(job, requester_id, reason, action),
+        *verdict_blocks(eligibility, action),
+        section(f"{who}a second person must approve this {what}. The request expires {date(expires_at)}."),
         buttons,
     ]
     return text, blocks
 
 
-def decided(*, job_name: str, requester_id: str, reason: str, headline: str, note: str = "") -> tuple[str, list[dict]]:
+def decided(*, job_name: str, requester_id: str, reason: str, headline: str, note: str = "",
+            action: str = "migrate") -> tuple[str, list[dict]]:
     """The request message after a decision: buttons gone, who decided what. ``headline`` is mrkdwn."""
+    noun = "Migration" if action == "migrate" else words(action).noun
     blocks = [
-        {"type": "header", "text": plain(f"Migration request: {truncate(job_name, 120)}", 150)},
+        {"type": "header", "text": plain(f"{noun} request: {truncate(job_name, 120)}", 150)},
         *fields([("Requested by", user(requester_id))]),
         section(f"*Reason:* {safe(reason, 2900)}"),
         section(headline),
     ]
     if note:
         blocks.append(context(note))
-    return truncate(f"Migration request for {escape(job_name)}: {headline}", 3000), blocks
+    return truncate(f"{noun} request for {escape(job_name)}: {headline}", 3000), blocks
 
 
 def reject_modal(*, run_id: int, channel_id: str, message_ts: str) -> dict:

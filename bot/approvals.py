@@ -1,4 +1,9 @@
-"""Four-eyes approval: request in the channel, one atomic decision, exactly one ``migrate`` call."""
+"""Four-eyes approval: request in the channel, one atomic decision, exactly one Graph action call.
+
+The same machinery serves every action that needs approval (``migrate`` and ``cancel``; ``validate`` moves no data
+and never asks): the run's ``action`` picks the eligibility check, the texts and the Graph call
+(:meth:`bot.workflow.MigrationFlow.launch`). A cancel of a job the bot follows asks in that run's thread.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,15 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import approval_blocks
-from bot.blocks import ModalContext
+from bot.blocks import ModalContext, words
 from bot.errors import CredentialError, GraphActionOutcomeUnknown, GraphError, GraphThrottled, GraphUnavailable
 from bot.graph import GraphClient
-from bot.jobs import migrate_eligibility
-from bot.messages import refusal_text
+from bot.jobs import eligibility_for
+from bot.messages import action_refusal_text, refusal_text
 from bot.mrkdwn import escape, user
 from bot.policy import Policy
 from bot.store import JobBusy, Run, RunState, Store, utcnow
-from bot.workflow import MigrationFlow
+from bot.workflow import MigrationFlow, command_for
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +43,17 @@ class Approvals:
 
     # Request
     def request(self, ctx: ModalContext, reason: str) -> Run | None:
-        """Record a pending request and post it with Approve / Reject buttons, mentioning the approvers."""
+        """Record a pending request and post it with Approve / Reject buttons, mentioning the approvers. A cancel
+        of a job that a running run follows is asked in that run's thread (broadcast to the channel)."""
+        if ctx.action == "validate":  # moves no data: never waits for a second person
+            return self.flow.start(ctx, reason)
         try:
-            run = self.store.create_run(job_id=ctx.job_id, channel_id=ctx.channel_id, team_id=ctx.team_id,
-                                        requester_id=ctx.user_id, reason=reason, state=RunState.PENDING)
+            run = self.flow.create_run(ctx, reason, RunState.PENDING)
         except JobBusy as busy:
             self.flow.tell_user(ctx.channel_id, ctx.user_id, self.flow.busy_text(busy.existing))
             return None
+        parent = self.store.get_run(run.parent_run_id) if run.parent_run_id is not None else None
+        thread_ts = parent.root_ts if parent is not None else None
         try:
             job = self.graph.get_job(ctx.job_id)
         except (GraphError, CredentialError) as error:
@@ -53,22 +62,25 @@ class Approvals:
             self.flow.tell_user(ctx.channel_id, ctx.user_id, refusal_text(error, "request approval"))
             return None
         text, blocks = approval_blocks.approval_request(
-            run_id=run.id, job=job, eligibility=migrate_eligibility(job, self.clock()), requester_id=ctx.user_id,
-            reason=reason, mentions=self.policy.approver_mentions(), expires_at=run.created_at + self.ttl)
+            run_id=run.id, job=job, eligibility=eligibility_for(run.action, job, self.clock()),
+            requester_id=ctx.user_id, reason=reason, mentions=self.policy.approver_mentions(),
+            expires_at=run.created_at + self.ttl, action=run.action)
         try:
-            posted = self.slack.chat_postMessage(channel=ctx.channel_id, text=text, blocks=blocks,
+            posted = self.slack.chat_postMessage(channel=run.channel_id, text=text, blocks=blocks,
+                                                 thread_ts=thread_ts, reply_broadcast=True if thread_ts else None,
                                                  unfurl_links=False, unfurl_media=False)
         except SlackApiError as error:
             code = error.response.get("error")
             self.store.transition(run.id, RunState.PENDING, RunState.NOT_STARTED, note=f"slack: {code}",
                                   finished_at=self.clock())
             self.flow.tell_user(ctx.channel_id, ctx.user_id,
-                                f":warning: I can't post the approval request in <#{ctx.channel_id}> "
+                                f":warning: I can't post the approval request in <#{run.channel_id}> "
                                 f"(`{escape(code)}`). Invite me with `/invite @migrate-bot` and try again.")
             return None
         run = self.store.update_run(run.id, root_ts=posted["ts"], job_name=job.name)
         self.store.audit("requested", job_id=run.job_id, run_id=run.id, actor=ctx.user_id, reason=reason,
-                         approval_required=True, status=job.status_label)
+                         approval_required=True, status=job.status_label, action=run.action,
+                         parent_run_id=run.parent_run_id)
         return run
 
     # Decide
@@ -85,7 +97,7 @@ class Approvals:
         return None if decision.allowed else decision.reason
 
     def approve(self, run_id: int, user_id: str) -> Run | None:
-        """Approve: one atomic pending → starting step, re-read the job, call ``migrate`` once."""
+        """Approve: one atomic pending → starting step, re-read the job, call the run's action once."""
         run = self._pending_or_explain(run_id, user_id)
         if run is None:
             return None
@@ -99,25 +111,27 @@ class Approvals:
         if not self.store.transition(run.id, RunState.PENDING, RunState.STARTING, approver_id=user_id, decided_at=now):
             self._explain_lost(run.id, user_id)
             return None
-        self.store.audit("approved", job_id=run.job_id, run_id=run.id, actor=user_id)
-        self._show(run, f":white_check_mark: Approved by {user(user_id)}: starting the migration…")
+        self.store.audit("approved", job_id=run.job_id, run_id=run.id, actor=user_id, action=run.action)
+        doing = "cancelling the job" if run.action == "cancel" else "starting the migration"
+        self._show(run, f":white_check_mark: Approved by {user(user_id)}: {doing}…")
         try:
             job = self.graph.get_job(run.job_id)
-            eligibility = migrate_eligibility(job, self.clock())
+            eligibility = eligibility_for(run.action, job, self.clock())
             if not eligibility.allowed:
                 self._finish_unstarted(run, user_id, f":no_entry: Approved by {user(user_id)}, but the job can no "
-                                       f"longer be migrated: {escape(eligibility.reason)}", eligibility.next_step)
+                                       f"longer be {words(run.action).can}: {escape(eligibility.reason)}",
+                                       eligibility.next_step)
                 return None
             return self.flow.launch(self.store.get_run(run.id) or run, actor=user_id)
         except GraphActionOutcomeUnknown as error:
             self._finish_unstarted(run, user_id, f":warning: {escape(str(error))}",
-                                   "Check the job's status with `/migrate status` before trying again.")
+                                   f"Check the job's status with `/migrate status {run.job_id}` before trying again.")
             return None
         except (GraphThrottled, GraphUnavailable) as error:
             self._back_to_pending(run, user_id, error)
             return None
         except (GraphError, CredentialError) as error:
-            self._finish_unstarted(run, user_id, refusal_text(error), "")
+            self._finish_unstarted(run, user_id, action_refusal_text(run.action, error, run.job_id), "")
             return None
 
     def open_reject(self, run_id: int, user_id: str, trigger_id: str, channel_id: str, message_ts: str) -> None:
@@ -153,8 +167,9 @@ class Approvals:
         why = f": {escape(note)}" if note else " (no reason given)"
         self._show(run, f":x: {verb} by {user(user_id)}{why}")
         if user_id != run.requester_id:
+            what = "cancel" if run.action == "cancel" else "migration"
             self.flow.tell_user(run.channel_id, run.requester_id,
-                                f":x: Your migration request for *{escape(run.job_name)}* was rejected by "
+                                f":x: Your {what} request for *{escape(run.job_name)}* was rejected by "
                                 f"{user(user_id)}{why}")
         return self.store.get_run(run.id)
 
@@ -173,7 +188,7 @@ class Approvals:
             return False
         self.store.audit("expired", job_id=run.job_id, run_id=run.id, ttl_hours=self.ttl.total_seconds() / 3600)
         self._show(run, f":hourglass: Expired: nobody decided within {self.ttl.total_seconds() / 3600:g} h. "
-                        "Run `/migrate` again to make a new request.")
+                        f"Run `{command_for(run.action, run.job_id)}` again to make a new request.")
         return True
 
     # Helpers
@@ -197,20 +212,21 @@ class Approvals:
     @staticmethod
     def _decided_text(run: Run) -> str:
         by = f" by <@{run.approver_id}>" if run.approver_id else ""
+        noun = words(run.action).noun.lower()
         return {
-            RunState.STARTING: f"This request was already approved{by}; the migration is starting.",
-            RunState.RUNNING: f"This request was already approved{by}; the migration is running.",
-            RunState.FINISHED: f"This request was approved{by} and its migration has finished.",
+            RunState.STARTING: f"This request was already approved{by}; the {noun} is starting.",
+            RunState.RUNNING: f"This request was already approved{by}; the {noun} is running.",
+            RunState.FINISHED: f"This request was approved{by} and its {noun} has finished.",
             RunState.REJECTED: f"This request was rejected{by}.",
             RunState.EXPIRED: "This request expired.",
-            RunState.NOT_STARTED: "This request ended without starting a migration.",
+            RunState.NOT_STARTED: f"This request ended without starting a {noun}.",
         }.get(RunState(run.state), "This request is no longer pending.")
 
     def _show(self, run: Run, headline: str, note: str = "") -> None:
         if not run.root_ts:
             return
         text, blocks = approval_blocks.decided(job_name=run.job_name or run.job_id, requester_id=run.requester_id,
-                                               reason=run.reason, headline=headline, note=note)
+                                               reason=run.reason, headline=headline, note=note, action=run.action)
         try:
             self.slack.chat_update(channel=run.channel_id, ts=run.root_ts, text=text, blocks=blocks)
         except SlackApiError as error:
@@ -234,9 +250,9 @@ class Approvals:
         try:
             job = self.graph.get_job(run.job_id)
             text, blocks = approval_blocks.approval_request(
-                run_id=run.id, job=job, eligibility=migrate_eligibility(job, self.clock()),
+                run_id=run.id, job=job, eligibility=eligibility_for(run.action, job, self.clock()),
                 requester_id=run.requester_id, reason=run.reason, mentions="",
-                expires_at=fresh.created_at + self.ttl)
+                expires_at=fresh.created_at + self.ttl, action=run.action)
             blocks.insert(-1, {"type": "context", "elements": [{"type": "mrkdwn", "text":
                           f":warning: {user(approver_id)} approved, but Microsoft Graph was unavailable and nothing "
                           "was started. Approve again to retry."}]})
@@ -245,7 +261,8 @@ class Approvals:
             # The buttons can't be restored: close the request rather than leave it pending and unclickable.
             self.store.transition(run.id, RunState.PENDING, RunState.NOT_STARTED, finished_at=self.clock())
             self._show(fresh, ":warning: Approved, but Microsoft Graph was unavailable and nothing was started. "
-                              "Run `/migrate` again to make a new request.")
-            self.flow.tell_user(run.channel_id, approver_id, refusal_text(error))
+                              f"Run `{command_for(run.action, run.job_id)}` again to make a new request.")
+            self.flow.tell_user(run.channel_id, approver_id, action_refusal_text(run.action, error, run.job_id))
             return
-        self.flow.tell_user(run.channel_id, approver_id, refusal_text(error) + "\nThe request is still pending.")
+        self.flow.tell_user(run.channel_id, approver_id,
+                            action_refusal_text(run.action, error, run.job_id) + "\nThe request is still pending.")

@@ -12,13 +12,13 @@ log = logging.getLogger(__name__)
 
 
 def tell_user(slack: WebClient, *, channel_id: str, user_id: str, text: str,
-              response_url: str | None = None) -> None:
-    """Show ``text`` to one person: through the command's ``response_url`` when there is one, else an
-    ephemeral message in the channel, else a DM (the bot may not be in the channel)."""
+              response_url: str | None = None, blocks: list[dict] | None = None) -> None:
+    """Show ``text`` (and ``blocks``, when given) to one person: through the command's ``response_url`` when there
+    is one, else an ephemeral message in the channel, else a DM (the bot may not be in the channel)."""
     if response_url:
         try:
             response = WebhookClient(response_url, timeout=10).send(
-                text=text, response_type="ephemeral", replace_original=False
+                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
             )
             if response.status_code == 200:
                 return
@@ -26,12 +26,12 @@ def tell_user(slack: WebClient, *, channel_id: str, user_id: str, text: str,
         except OSError as error:
             log.warning("response_url failed: %s", error)
     try:
-        slack.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+        slack.chat_postEphemeral(channel=channel_id, user=user_id, text=text, blocks=blocks)
         return
     except SlackApiError as error:
         log.info("chat.postEphemeral failed (%s); sending a DM", error.response.get("error"))
     try:
-        slack.chat_postMessage(channel=user_id, text=text)
+        slack.chat_postMessage(channel=user_id, text=text, blocks=blocks)
     except SlackApiError as error:
         log.error("could not reach %s at all: %s", user_id, error.response.get("error"))
 

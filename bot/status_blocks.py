@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from bot.blocks import SECTION_MAX, context, fields, section
+from bot.blocks import SECTION_MAX, cancel_button, cancel_offered, context, fields, section, validate_button
 from bot.jobs import JobStatus, MigrationTask, ServiceStatus
 from bot.mrkdwn import date, escape, plain, safe, truncate, user
 
@@ -139,7 +139,8 @@ def status_reply(*, job_name: str, old_status: str | None, new_status: str, mess
 def root_card(*, job_name: str, job_id: str, requester_id: str, reason: str, started_at: datetime | None,
               now: datetime, status: str, message: str = "", approver_id: str | None = None,
               action: str = "migrate", finished: bool = False) -> tuple[str, list[dict]]:
-    """The run's root message with the current status and the elapsed time (or the duration when finished)."""
+    """The run's root message with the current status and the elapsed time (or the duration when finished).
+    A migration that can still be cancelled keeps its Cancel button (see :func:`bot.blocks.cancel_offered`)."""
     noun = _noun(action)
     elapsed = duration(now - started_at) if started_at else "—"
     pairs = [
@@ -163,6 +164,8 @@ def root_card(*, job_name: str, job_id: str, requester_id: str, reason: str, sta
     if message:
         blocks.append(context(f"*Graph says:* {safe(message, 2500)}"))
     blocks.append(context("The outcome is in this thread." if finished else "Status updates follow in this thread."))
+    if cancel_offered(action, status, finished=finished):
+        blocks.append({"type": "actions", "block_id": "run_actions", "elements": [cancel_button(job_id)]})
     text = f"{noun} {state}: {escape(job_name)} ({escape(job_id)}), status {escape(status)}, {elapsed}"
     return _finish(text, blocks)
 
@@ -262,7 +265,7 @@ def summarize_tasks(tasks: Iterable[MigrationTask]) -> TaskSummary:
     return summary
 
 
-def _workload_fields(summary: TaskSummary) -> list[tuple[str, str]]:
+def workload_fields(summary: TaskSummary) -> list[tuple[str, str]]:
     pairs = []
     for service in sorted(summary.by_workload, key=str.lower):
         counts = summary.by_workload[service]
@@ -272,7 +275,7 @@ def _workload_fields(summary: TaskSummary) -> list[tuple[str, str]]:
     return pairs
 
 
-def _failed_user_lines(user_: FailedUser) -> str:
+def failed_user_lines(user_: FailedUser) -> str:
     lines = [f"• `{safe(user_.user_id, 100)}`"]
     for workload in user_.workloads:
         head = f"    *{safe(workload.service, 50)}* {code(workload.status, 40)}"
@@ -313,9 +316,33 @@ _OUTCOMES = {
 }
 
 
-def outcome_words(outcome: str) -> tuple[str, str]:
-    """``(emoji, words)`` for an outcome; unknown outcomes are shown as they came (escaped)."""
+_ACTION_OUTCOMES = {
+    ("validate", "validatePassed"): (":white_check_mark:", "passed"),
+    ("validate", "validateFailed"): (":x:", "failed: some users are invalid"),
+    ("validate", "cancelled"): (":no_entry_sign:", "ended: the job was cancelled"),
+    ("cancel", "cancelled"): (":no_entry_sign:", "succeeded: the job is cancelled"),
+}
+
+
+def outcome_words(outcome: str, action: str = "migrate") -> tuple[str, str]:
+    """``(emoji, words)`` for an outcome of ``action``; unknown outcomes are shown as they came (escaped)."""
+    if (action, outcome) in _ACTION_OUTCOMES:
+        return _ACTION_OUTCOMES[(action, outcome)]
+    if action == "cancel" and outcome != "vanished":
+        return (":warning:", f"did not stop the job: it ended with status {code(outcome)}")
     return _OUTCOMES.get(outcome, (":checkered_flag:", f"ended with status {code(outcome)}"))
+
+
+def _next_step(action: str, outcome: str, job_id: str) -> tuple[str, list[dict]]:
+    """What to do after a validation: (mrkdwn, buttons)."""
+    if action != "validate":
+        return "", []
+    if outcome == "validatePassed":
+        return (f"*Next step:* start the migration within 7 days with `/migrate {escape(job_id)}`.", [])
+    if outcome == "validateFailed":
+        return ("*Next step:* fix the invalid users (their errors are above), then validate again with "
+                f"`/migrate validate {escape(job_id)}`.", [validate_button(job_id, "Validate again")])
+    return "", []
 
 
 def final_notice(*, job_name: str, job_id: str, outcome: str, message: str, requester_id: str,
@@ -323,7 +350,7 @@ def final_notice(*, job_name: str, job_id: str, outcome: str, message: str, requ
                  action: str = "migrate", max_failed_users: int = FAILED_USERS_SHOWN) -> tuple[str, list[dict]]:
     """The one broadcast reply when the job ends: outcome, duration, users per workload and status, the first
     users with errors (workload, code, message) and how many more. ``summary`` None: no user details."""
-    emoji, words = outcome_words(outcome)
+    emoji, words = outcome_words(outcome, action)
     noun = _noun(action)
     took = duration(ended_at - started_at) if started_at else "—"
     blocks: list[dict] = [section(f"{emoji} *{noun} of {safe(job_name, 500)} {words}.*")]
@@ -338,7 +365,7 @@ def final_notice(*, job_name: str, job_id: str, outcome: str, message: str, requ
     if message:
         blocks.append(section(f"*Graph says:*\n{_quote(message)}"))
     if summary is not None and summary.by_workload:
-        workload_pairs = _workload_fields(summary)
+        workload_pairs = workload_fields(summary)
         for start in range(0, len(workload_pairs), 10):
             chunk = fields(workload_pairs[start:start + 10])[0]
             if start == 0:
@@ -348,15 +375,21 @@ def final_notice(*, job_name: str, job_id: str, outcome: str, message: str, requ
         blocks.append(context("User details were not available from Graph."))
     if summary is not None and summary.failed_users:
         shown = summary.failed_users[:max_failed_users]
-        title = (f"*Users with errors* ({len(shown)} of {summary.failed})" if summary.failed > len(shown)
-                 else f"*Users with errors* ({summary.failed})")
-        items = [_failed_user_lines(u) for u in shown]
+        label = "Invalid users and their errors" if action == "validate" else "Users with errors"
+        title = (f"*{label}* ({len(shown)} of {summary.failed})" if summary.failed > len(shown)
+                 else f"*{label}* ({summary.failed})")
+        items = [failed_user_lines(u) for u in shown]
         if summary.failed > len(shown):
             items.append(f"…and {summary.failed - len(shown)} more users with errors (see the batch in the "
                          "Microsoft 365 admin center).")
         blocks += _pack(title, items)
         if outcome in ("completedWithErrors", "failed") and action == "migrate":
             blocks.append(context("Running `/migrate` on this job again retries only the users who did not finish."))
+    step, buttons = _next_step(action, outcome, job_id)
+    if step:
+        blocks.append(section(step))
+    if buttons:
+        blocks.append({"type": "actions", "block_id": "next_step", "elements": buttons})
     blocks.append(context(f"Job `{escape(job_id)}` · run {run_id}"))
     text = f"{noun} of {escape(job_name)} {_plain_words(words)} (took {took})"
     if summary is not None:
@@ -375,7 +408,7 @@ def requester_dm(*, job_name: str, outcome: str, took: str, where: str, summary_
                  action: str = "migrate", channel_unavailable: str | None = None) -> tuple[str, list[dict]]:
     """The DM to the requester. ``where`` is mrkdwn from :func:`bot.slack_io.permalink` (a link or a channel).
     ``channel_unavailable``: the channel id when the notice could not be posted there."""
-    emoji, words = outcome_words(outcome)
+    emoji, words = outcome_words(outcome, action)
     noun = _noun(action)
     lead = f"{emoji} Your {noun.lower()} of *{safe(job_name, 500)}* {words} (took {took})."
     if summary_line:

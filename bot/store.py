@@ -17,8 +17,10 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    case,
     create_engine,
     event,
+    func,
     inspect,
     select,
     text,
@@ -48,6 +50,7 @@ class RunState(StrEnum):
 
 
 ACTIVE_STATES = (RunState.PENDING, RunState.STARTING, RunState.RUNNING)
+_ACTIVE_SQL = "state IN ('pending', 'starting', 'running')"
 
 
 class Base(DeclarativeBase):
@@ -72,7 +75,22 @@ class UtcDateTime(TypeDecorator):
 
 
 class Run(Base):
-    """One request to act on a job (migrate, validate or cancel) and everything the poller needs."""
+    """One request to act on a job (migrate, validate or cancel) and everything the poller needs.
+
+    How a cancel is represented: its own run (``action="cancel"``) in its own lane.
+
+    A cancel request is a run like any other, so approval (pending → starting claim, approve/reject/expire), the
+    audit trail and ``/migrate list`` treat it exactly like a migrate or validate request. The partial unique indexes
+    allow one active migrate-or-validate run per job *and* one active cancel per job, because the cancel exists to
+    stop the run that is active. When the job already has a RUNNING run, the cancel run records it in
+    ``parent_run_id``: its approval request and its outcome are posted in that run's thread, and it never gets a
+    poller of its own; the parent's poller follows the job to ``cancelled`` and posts the one final notice. Once Graph
+    accepts, the attached cancel run is FINISHED. Without a running run the cancel run is standalone: root message,
+    poller and final notice of its own, like a validate run.
+
+    Rejected alternative: cancel columns on the migrate run. That needs a second state machine (and a second atomic
+    claim) for the approval, and a cancel of a job the bot never started would have no run to live on.
+    """
 
     __tablename__ = "runs"
 
@@ -109,16 +127,19 @@ class Run(Base):
     # A thread reply the poller is posting (JSON: key + the fields to set once it is known to be posted);
     # after a crash the poller looks the key up in the thread instead of posting twice.
     reply_pending: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A cancel of a job that a RUNNING run already follows: that run
+    # (its thread gets the cancel; see the class docstring).
+    parent_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (
-        # One job, one active run: a second request for the same job fails at the database.
-        Index(
-            "one_active_run_per_job",
-            "job_id",
-            unique=True,
-            sqlite_where=text("state IN ('pending', 'starting', 'running')"),
-            postgresql_where=text("state IN ('pending', 'starting', 'running')"),
-        ),
+        # One job, one active run: a second request for the same job fails at the database. Cancel requests
+        # have their own lane (see the class docstring): one at a time per job, next to the run they stop.
+        Index("one_active_run_per_job", "job_id", unique=True,
+              sqlite_where=text(_ACTIVE_SQL + " AND action <> 'cancel'"),
+              postgresql_where=text(_ACTIVE_SQL + " AND action <> 'cancel'")),
+        Index("one_active_cancel_per_job", "job_id", unique=True,
+              sqlite_where=text(_ACTIVE_SQL + " AND action = 'cancel'"),
+              postgresql_where=text(_ACTIVE_SQL + " AND action = 'cancel'")),
     )
 
     @property
@@ -213,9 +234,27 @@ def migrate_schema(engine: Engine) -> None:
                     value = column.default.arg
                     default = f" DEFAULT {int(value) if isinstance(value, bool) else repr(value)}"
                 connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {column_type}{default}'))
+        _upgrade_indexes(connection)
         if engine.dialect.name == "sqlite":
             for statement in _APPEND_ONLY_SQLITE:
                 connection.execute(text(statement))
+
+
+def _upgrade_indexes(connection: Any) -> None:
+    """Replace the pre-cancel ``one_active_run_per_job`` (one active run of any action) with the per-lane pair."""
+    dialect = connection.engine.dialect.name
+    if dialect == "sqlite":
+        found = connection.execute(text("SELECT sql FROM sqlite_master WHERE type = 'index' "
+                                        "AND name = 'one_active_run_per_job'")).scalar()
+    elif dialect == "postgresql":
+        found = connection.execute(text("SELECT indexdef FROM pg_indexes "
+                                        "WHERE indexname = 'one_active_run_per_job'")).scalar()
+    else:
+        found = None
+    if found is not None and "action" not in str(found):
+        connection.execute(text("DROP INDEX one_active_run_per_job"))
+    for index in Run.__table__.indexes:
+        index.create(connection, checkfirst=True)
 
 
 @dataclass
@@ -244,13 +283,14 @@ class Store:
 
     # Runs
     def create_run(self, **fields: Any) -> Run:
-        """Insert a run; raise :class:`JobBusy` when the job already has an active one."""
+        """Insert a run; raise :class:`JobBusy` when the job already has an active one (in the run's lane: cancel
+        requests or everything else, see :class:`Run`)."""
         run = Run(**fields)
         try:
             with self.session() as session:
                 session.add(run)
         except IntegrityError:
-            existing = self.active_run_for(fields["job_id"])
+            existing = self.active_run_for(fields["job_id"], lane=fields.get("action") or "migrate")
             if existing is None:  # the other one finished in between: try once more
                 with self.session() as session:
                     run = Run(**fields)
@@ -263,11 +303,35 @@ class Store:
         with self.session() as session:
             return session.get(Run, run_id)
 
-    def active_run_for(self, job_id: str) -> Run | None:
+    def active_run_for(self, job_id: str, *, lane: str | None = None) -> Run | None:
+        """An active run of the job; with ``lane`` (an action) only one in that action's lane."""
         with self.session() as session:
-            return session.scalars(
-                select(Run).where(Run.job_id == job_id, Run.state.in_([s.value for s in ACTIVE_STATES]))
-            ).first()
+            query = select(Run).where(Run.job_id == job_id, Run.state.in_([s.value for s in ACTIVE_STATES]))
+            if lane is not None:
+                query = query.where(Run.action == "cancel" if lane == "cancel" else Run.action != "cancel")
+            return session.scalars(query.order_by(Run.id)).first()
+
+    def active_runs_for(self, job_id: str) -> list[Run]:
+        """Every active run of the job (at most one per lane), oldest first."""
+        with self.session() as session:
+            return list(session.scalars(select(Run).where(
+                Run.job_id == job_id, Run.state.in_([s.value for s in ACTIVE_STATES])).order_by(Run.id)))
+
+    def runs_for_job(self, job_id: str, limit: int = 10) -> list[Run]:
+        """The job's most recent runs, newest first."""
+        with self.session() as session:
+            return list(session.scalars(select(Run).where(Run.job_id == job_id).order_by(Run.id.desc()).limit(limit)))
+
+    def listed_runs(self, ended_since: datetime, limit: int) -> tuple[list[Run], int]:
+        """Active runs, then runs that ended since ``ended_since`` (newest first): at most ``limit`` of them, and
+        how many there are in all. Active runs come first so a cap never hides one."""
+        active = Run.state.in_([s.value for s in ACTIVE_STATES])
+        condition = active | (Run.finished_at >= ended_since)
+        with self.session() as session:
+            total = session.scalar(select(func.count()).select_from(Run).where(condition)) or 0
+            runs = session.scalars(select(Run).where(condition)
+                                   .order_by(case((active, 0), else_=1), Run.id.desc()).limit(limit))
+            return list(runs), int(total)
 
     def runs_in(self, *states: RunState) -> list[Run]:
         with self.session() as session:

@@ -1,15 +1,55 @@
-"""Slash command listeners."""
+"""Slash command listeners: ``/migrate`` parsed once, then routed by subcommand (:data:`routes` in ``register``)."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 from slack_bolt import Ack, App
 
-from bot.commands import parse_command, usage_reply
+from bot.commands import ParsedCommand, parse_command, usage_reply
 from bot.policy import Policy
+from bot.reports import Reports
+from bot.workers import Workers
 from bot.workflow import MigrationFlow, SlashRequest
 
+#: A subcommand's listener body: called after parsing and the workspace/channel check, it must ack.
+Route = Callable[[Ack, dict, ParsedCommand], None]
 
-def register(app: App, *, flow: MigrationFlow, policy: Policy) -> None:
+
+def slash_request(command: dict) -> SlashRequest:
+    """The parts of the (verified) slash command payload the workflow needs."""
+    return SlashRequest(
+        user_id=command["user_id"],
+        channel_id=command["channel_id"],
+        team_id=command.get("team_id"),
+        trigger_id=command["trigger_id"],
+        response_url=command.get("response_url"),
+    )
+
+
+def register(app: App, *, flow: MigrationFlow, policy: Policy, reports: Reports, workers: Workers) -> None:
+    def open_modal(ack: Ack, command: dict, parsed: ParsedCommand) -> None:
+        """migrate / validate / cancel: the loading modal opens here, while the trigger_id is fresh."""
+        ack()
+        flow.open_confirmation(slash_request(command), parsed.job_id, action=parsed.kind)
+
+    def status(ack: Ack, command: dict, parsed: ParsedCommand) -> None:
+        ack()
+        workers.submit(reports.status, slash_request(command), parsed.job_id)
+
+    def list_runs(ack: Ack, command: dict, parsed: ParsedCommand) -> None:
+        ack()
+        workers.submit(reports.list_runs, slash_request(command))
+
+    # One line per subcommand ("whoami" is answered by handlers/whoami.py, registered before this listener).
+    routes: dict[str, Route] = {
+        "migrate": open_modal,
+        "validate": open_modal,
+        "cancel": open_modal,
+        "status": status,
+        "list": list_runs,
+    }
+
     def migrate(ack: Ack, command: dict) -> None:
         parsed = parse_command(command.get("text"))
         if parsed.kind == "help":
@@ -18,18 +58,14 @@ def register(app: App, *, flow: MigrationFlow, policy: Policy) -> None:
         if parsed.kind == "invalid":
             ack(text=usage_reply(parsed.error))
             return
+        route = routes.get(parsed.kind)
+        if route is None:
+            ack(text=usage_reply(f"`/migrate {parsed.kind}` is not available in this version of the bot."))
+            return
         place = policy.check_place(command.get("team_id"), command.get("channel_id"))
         if not place.allowed:
             ack(text=f":no_entry: {place.reason}")
             return
-        ack()
-        request = SlashRequest(
-            user_id=command["user_id"],
-            channel_id=command["channel_id"],
-            team_id=command.get("team_id"),
-            trigger_id=command["trigger_id"],
-            response_url=command.get("response_url"),
-        )
-        flow.open_confirmation(request, parsed.job_id)
+        route(ack, command, parsed)
 
     app.command("/migrate")(migrate)

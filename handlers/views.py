@@ -8,7 +8,7 @@ from slack_bolt import Ack, App
 
 from bot.approval_blocks import REJECT_CALLBACK, REJECT_REASON_ACTION, REJECT_REASON_BLOCK
 from bot.approvals import Approvals
-from bot.blocks import CONFIRM_CALLBACK, REASON_ACTION, REASON_BLOCK, ModalContext
+from bot.blocks import CONFIRM_CALLBACK, REASON_ACTION, REASON_BLOCK, ModalContext, words
 from bot.workers import Workers
 from bot.workflow import MigrationFlow
 
@@ -21,11 +21,11 @@ def _value(view: dict, block_id: str, action_id: str) -> str:
 def register(app: App, *, flow: MigrationFlow, approvals: Approvals, workers: Workers) -> None:
     def confirm(ack: Ack, body: dict, view: dict) -> None:
         reason = _value(view, REASON_BLOCK, REASON_ACTION)
-        if not reason:
+        ctx = ModalContext.decode(view.get("private_metadata", ""))
+        if not reason and words(ctx.action).needs_reason:
             ack(response_action="errors", errors={REASON_BLOCK: "Give a reason or a change ticket."})
             return
         ack()
-        ctx = ModalContext.decode(view.get("private_metadata", ""))
         workers.submit(flow.confirm, ctx, body["user"]["id"], reason)
 
     def reject_reason(ack: Ack, body: dict, view: dict) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from bot.approval_blocks import APPROVE_ACTION, REJECT_ACTION
 from bot.audit import audit_command
+from bot.blocks import CANCEL_BUTTON_ACTION
 from bot.sandbox import APPROVER, APPROVERS, CHANNEL, OUTSIDER, REQUESTER
 from bot.simulator.seed import SEED_VALIDATE_PASSED
 from bot.store import RunState
@@ -60,9 +61,10 @@ def test_approve_path_end_to_end(make_world):
     assert run.approver_id == APPROVER
     assert world.sim.count("POST", "/migrate") == 1
     root = world.wait_until(lambda: (m := world.slack.message(CHANNEL, run.root_ts)) and
-                            "Approved by" in json.dumps(m.blocks) and m, what="root")
-    assert buttons(root) == []
-    assert f"<@{APPROVER}>" in json.dumps(root.blocks) and "processing" in json.dumps(root.blocks)
+                            "Approved by" in json.dumps(m.blocks) and "processing" in json.dumps(m.blocks) and m,
+                            what="root")
+    assert buttons(root) == [CANCEL_BUTTON_ACTION]  # Approve/Reject gone; a running migration offers Cancel
+    assert f"<@{APPROVER}>" in json.dumps(root.blocks)
     assert world.bot.tracker.is_following(run.id)
     events = [row["event"] for row in audit_rows(world, job=JOB)]
     assert events[:3] == ["requested", "approved", "migrate_called"]
@@ -168,7 +170,10 @@ def test_twenty_concurrent_approvals_call_migrate_once(make_world):
     for thread in threads:
         thread.join()
     run = world.wait_until(lambda: (r := world.run_for(JOB)).state == RunState.RUNNING and r, what="running")
-    world.bot.workers.shutdown(wait=True)  # every click has been handled
+    # Every click has been handled once all 19 losers were told (shutting the workers down instead could race
+    # a listener that acked but has not yet handed its click to the pool).
+    world.wait_until(lambda: len([e for e in world.slack.ephemerals if "already approved" in e.text]) >= 19,
+                     what="every losing click answered")
     assert world.sim.count("POST", "/migrate") == 1
     assert [r["event"] for r in audit_rows(world)].count("approved") == 1
     losers = {e.user for e in world.slack.ephemerals if "already approved" in e.text}
