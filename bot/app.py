@@ -19,6 +19,7 @@ from bot.approvals import Approvals
 from bot.auth import StaticToken, TokenSource
 from bot.config import Settings
 from bot.graph import GraphClient
+from bot.health import CredentialHealth, Whoami
 from bot.httpserver import WSGIServer
 from bot.policy import Policy, UsergroupMembers
 from bot.poller import Poller
@@ -27,6 +28,7 @@ from bot.store import Store, utcnow
 from bot.workers import Workers
 from bot.workflow import MigrationFlow
 from handlers import register
+from handlers import whoami as whoami_handler
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,10 @@ class MigrateBot:
 
             tokens = build_credential(settings)
         self.tokens = tokens
-        self.graph = GraphClient(settings.graph_base_url, tokens)
+        # GraphClient gets the wrapped source: credential failures alert OPS_CHANNEL once per episode
+        self.health = CredentialHealth(tokens, slack=self.slack, store=self.store, channel=settings.ops_channel,
+                                       clock=clock)
+        self.graph = GraphClient(settings.graph_base_url, self.health)
         self.workers = Workers(WORKER_THREADS)
         self.policy = Policy(
             groups=UsergroupMembers(self.slack),
@@ -98,6 +103,10 @@ class MigrateBot:
             token_verification_enabled=False,
             listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener"),
         )
+        self.whoami = Whoami(health=self.health, policy=self.policy, slack=self.slack,
+                             graph_base_url=settings.graph_base_url)
+        # before the /migrate listener: Bolt runs the first matching one (`/migrate whoami` only)
+        whoami_handler.register(self.app, whoami=self.whoami, policy=self.policy, workers=self.workers)
         register(self.app, flow=self.flow, approvals=self.approvals, policy=self.policy, workers=self.workers,
                  reports=self.reports)
 
@@ -110,6 +119,7 @@ class MigrateBot:
         self.tracker.scheduler.add_job(self.approvals.expire_overdue, "interval", seconds=APPROVAL_SWEEP_SECONDS,
                                        id="expire-approvals", replace_existing=True, coalesce=True,
                                        max_instances=1)
+        self.health.schedule(self.tracker.scheduler)  # daily silent refresh of the admin credential
 
     def close(self) -> None:
         self.tracker.shutdown()

@@ -85,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if command == "keygen":  # needs no settings: it makes the key a broken TOKEN_CACHE_KEY needs
             return _resolve(COMMANDS[command])(args, None)  # type: ignore[arg-type]
+        if command == "check":  # loads the settings itself: a broken setting is a ✗ line (exit 2), not a crash
+            return _resolve(COMMANDS[command])(args, None)  # type: ignore[arg-type]
         settings = load_settings()
         return _resolve(COMMANDS[command])(args, settings)
     except ConfigError as error:

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
 
 import httpx
@@ -61,6 +61,19 @@ _EFFECT_STATUSES = {
 }
 
 
+@runtime_checkable
+class TokenFeedback(Protocol):
+    """A token source that wants to know how Graph took its tokens (see :class:`bot.health.CredentialHealth`)."""
+
+    def graph_accepted(self) -> None:
+        """Graph answered a request with 2xx: the token works."""
+        ...
+
+    def graph_refused(self, error: GraphAuthError) -> None:
+        """Graph answered 401 (after any claims-challenge retry): the token was refused."""
+        ...
+
+
 @dataclass(frozen=True)
 class ActionResult:
     """What validate/migrate/cancel returned.
@@ -94,6 +107,7 @@ class GraphClient:
         self._base = base_url.rstrip("/")
         self._origin = _origin(self._base)
         self._tokens = tokens
+        self._feedback = tokens if isinstance(tokens, TokenFeedback) else None
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client(follow_redirects=False)
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
@@ -107,9 +121,9 @@ class GraphClient:
         response = self._get(self._job_url(parse_job_id(job_id)))
         return _model(MigrationJob, _json(response), response)
 
-    def list_jobs(self) -> list[MigrationJob]:
-        """Every job of the tenant, following ``@odata.nextLink`` to the last page."""
-        return [_model(MigrationJob, item, None) for item in self._pages(self._base + JOBS_PATH)]
+    def list_jobs(self, *, max_pages: int | None = None) -> list[MigrationJob]:
+        """Every job of the tenant, following ``@odata.nextLink`` to the last page (or only ``max_pages``)."""
+        return [_model(MigrationJob, item, None) for item in self._pages(self._base + JOBS_PATH, max_pages)]
 
     def list_tasks(self, job_id: str) -> list[MigrationTask]:
         """Every user (task) of a job with its per-workload statuses, all pages."""
@@ -190,11 +204,11 @@ class GraphClient:
     def _job_url(self, job_id: str) -> str:
         return f"{self._base}{JOBS_PATH}/{job_id}"
 
-    def _pages(self, url: str) -> list[dict[str, Any]]:
+    def _pages(self, url: str, max_pages: int | None = None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         seen: set[str] = set()
         next_url: str | None = url
-        while next_url:
+        while next_url and (max_pages is None or len(seen) < max_pages):
             if next_url in seen or len(seen) >= MAX_PAGES:
                 raise GraphError(GraphErrorInfo(None, None, "Graph's paging did not end (a nextLink repeated)."))
             seen.add(next_url)
@@ -237,8 +251,13 @@ class GraphClient:
                 log.info("Graph asked for more claims; getting a new token and sending again")
                 response = self._send(method, url, claims=claims)
         if response.is_success:
+            if self._feedback is not None:
+                self._feedback.graph_accepted()
             return response
-        raise _error_for(response)
+        error = _error_for(response)
+        if response.status_code == 401 and self._feedback is not None and isinstance(error, GraphAuthError):
+            self._feedback.graph_refused(error)
+        raise error
 
     def _send(self, method: str, url: str, *, claims: str | None = None) -> httpx.Response:
         client_request_id = str(uuid.uuid4())

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bot.app import BOT_SCOPES, MigrateBot
-from bot.auth import StaticToken
+from bot.auth import StaticToken, TokenSource
 from bot.config import Settings
 from bot.httpserver import WSGIServer
 from bot.simulator import GraphSimulator, SimClock
@@ -88,9 +88,10 @@ class Sandbox:
         self.slack.add_usergroup(MIGRATORS, "migrators", [REQUESTER, APPROVER])
         self.slack.add_usergroup(APPROVERS, "migration-approvers", [APPROVER])
 
-    def start_bot(self) -> MigrateBot:
-        """(Re)start the bot process on the same database, as after a crash or a deploy."""
-        self.bot = MigrateBot(self.bot_settings, tokens=StaticToken(SIM_TOKEN))
+    def start_bot(self, tokens: TokenSource | None = None) -> MigrateBot:
+        """(Re)start the bot process on the same database, as after a crash or a deploy. ``tokens``: another
+        token source than the simulator's static token (e.g. a real credential; then set ``sim.token = None``)."""
+        self.bot = MigrateBot(self.bot_settings, tokens=tokens or StaticToken(SIM_TOKEN))
         self.bot.start()
         self.server = self.bot.http_server("127.0.0.1", 0).start()
         self.sender = SlackSender(self.server.url, self.signing_secret, self.slack)

@@ -202,7 +202,9 @@ _APPEND_ONLY_SQLITE = (
 def create_db_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and its parent folder created."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # also "sqlite:///file:/path/db?mode=ro&uri=true" (SQLite URI filenames): the folder is the path's
+        path = url.removeprefix("sqlite:///").split("?", 1)[0].removeprefix("file:")
+        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -401,3 +403,20 @@ class Store:
         """Write one row of ``bot_meta``: raises when the database cannot be written."""
         with self.session() as session:
             session.merge(Meta(key="last_write_check", value=utcnow().isoformat()))
+
+    # Facts about the bot itself
+    def get_meta(self, key: str) -> str | None:
+        """The ``bot_meta`` value for ``key``, or None."""
+        with self.session() as session:
+            row = session.get(Meta, key)
+            return row.value if row is not None else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Store ``value`` under ``key`` in ``bot_meta``; None deletes the key."""
+        with self.session() as session:
+            if value is None:
+                row = session.get(Meta, key)
+                if row is not None:
+                    session.delete(row)
+            else:
+                session.merge(Meta(key=key, value=value))
