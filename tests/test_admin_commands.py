@@ -375,20 +375,26 @@ def test_cancel_with_approval_calls_graph_once(approval_world):
     reply_to(world, APPROVER, "already has an approval request")
 
     barrier = threading.Barrier(4)
+    delivered = []
 
     def click():
         barrier.wait()
-        world.sender.block_action(CHANNEL, run.root_ts, APPROVE_ACTION, user_id=APPROVER)
+        try:
+            world.sender.block_action(CHANNEL, run.root_ts, APPROVE_ACTION, user_id=APPROVER)
+            delivered.append(1)
+        except ValueError:  # the winner already removed the buttons
+            pass
 
     clicks = [threading.Thread(target=click) for _ in range(4)]
     for thread in clicks:
         thread.start()
     for thread in clicks:
         thread.join()
+    assert len(delivered) >= 2
     run = wait_run(world, SEED_IN_PROGRESS, "cancel", RunState.RUNNING)
     assert run.approver_id == APPROVER
-    world.wait_until(lambda: len([e for e in world.slack.ephemerals if "already approved" in e.text]) == 3,
-                     what="losing clicks told")
+    world.wait_until(lambda: len([e for e in world.slack.ephemerals if "already approved" in e.text])
+                     == len(delivered) - 1, what="losing clicks told")
     assert world.sim.count("POST", "/cancel") == 1
     world.wait_until(lambda: "Cancellation: wave6_engineering" in dump(world.slack.message(CHANNEL,
                                                                                       run.root_ts).blocks),
