@@ -13,7 +13,10 @@ from typing import Any, Callable, Iterable
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
 
 from bot.approvals import Approvals
 from bot.auth import StaticToken, TokenSource
@@ -28,7 +31,6 @@ from bot.store import Store, utcnow
 from bot.workers import Workers
 from bot.workflow import MigrationFlow
 from handlers import register
-from handlers import whoami as whoami_handler
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +107,8 @@ class MigrateBot:
         )
         self.whoami = Whoami(health=self.health, policy=self.policy, slack=self.slack,
                              graph_base_url=settings.graph_base_url)
-        # before the /migrate listener: Bolt runs the first matching one (`/migrate whoami` only)
-        whoami_handler.register(self.app, whoami=self.whoami, policy=self.policy, workers=self.workers)
         register(self.app, flow=self.flow, approvals=self.approvals, policy=self.policy, workers=self.workers,
-                 reports=self.reports)
+                 reports=self.reports, whoami=self.whoami)
 
     # Lifecycle
     def start(self) -> None:

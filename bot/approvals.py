@@ -16,7 +16,13 @@ from slack_sdk.errors import SlackApiError
 
 from bot import approval_blocks
 from bot.blocks import ModalContext, words
-from bot.errors import CredentialError, GraphActionOutcomeUnknown, GraphError, GraphThrottled, GraphUnavailable
+from bot.errors import (
+    CredentialError,
+    GraphActionOutcomeUnknown,
+    GraphError,
+    GraphThrottled,
+    GraphUnavailable,
+)
 from bot.graph import GraphClient
 from bot.jobs import eligibility_for
 from bot.messages import action_refusal_text, refusal_text

@@ -24,7 +24,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from bot.config import Settings, load_settings
-from bot.errors import ConfigError, CredentialError, GraphAuthError, GraphError, GraphUnavailable
+from bot.errors import (
+    ConfigError,
+    CredentialError,
+    GraphAuthError,
+    GraphError,
+    GraphUnavailable,
+)
 
 OK, FAIL = "✓", "✗"
 GRAPH_TIMEOUT = 15.0

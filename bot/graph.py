@@ -41,7 +41,13 @@ from bot.errors import (
     GraphThrottled,
     GraphUnavailable,
 )
-from bot.jobs import JobStatus, MigrationJob, MigrationTask, parse_job_id
+from bot.jobs import (
+    ACTION_EFFECTS,
+    JobStatus,
+    MigrationJob,
+    MigrationTask,
+    parse_job_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +58,6 @@ _RETRIED_STATUSES = frozenset({503, 504})
 _CLAIMS_RE = re.compile(r'claims="([^"]+)"')
 _Model = TypeVar("_Model", bound=BaseModel)
 
-# What a job looks like once each action has taken effect (read back after an unclear answer).
-_EFFECT_STATUSES = {
-    "migrate": frozenset({JobStatus.PROCESSING, JobStatus.IN_PROGRESS, JobStatus.CUTTING_OVER, JobStatus.APPROVED}),
-    "validate": frozenset({JobStatus.VALIDATE_SUBMITTED, JobStatus.VALIDATE_PROCESSING,
-                           JobStatus.VALIDATE_IN_PROGRESS, JobStatus.VALIDATE_PASSED, JobStatus.VALIDATE_FAILED}),
-    "cancel": frozenset({JobStatus.PENDING_CANCEL, JobStatus.CANCELLED}),
-}
 
 
 @runtime_checkable
@@ -307,7 +306,7 @@ def _retry_after_of(error: BaseException | None) -> float | None:
 
 def _took_effect(action: str, before: MigrationJob, after: MigrationJob) -> bool:
     """Whether ``after`` (read back) shows ``action`` applied since ``before`` was read."""
-    statuses = _EFFECT_STATUSES[action]
+    statuses = ACTION_EFFECTS[action]
     newer = after.last_updated is not None and (before.last_updated is None
                                                 or after.last_updated > before.last_updated)
     if after.status in statuses and (before.status not in statuses or newer):

@@ -28,7 +28,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.auth import CredentialStatus, StaticToken, TokenSource, TransientCredentialError
+from bot.auth import (
+    CredentialStatus,
+    StaticToken,
+    TokenSource,
+    TransientCredentialError,
+)
 from bot.errors import CredentialError, GraphAuthError
 from bot.mrkdwn import escape
 from bot.policy import Policy

@@ -8,7 +8,14 @@ from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import InvalidJobId
 
@@ -280,6 +287,13 @@ MIGRATION_RUNNING = frozenset({JobStatus.PROCESSING, JobStatus.IN_PROGRESS, JobS
 #: Statuses in which a validation of the job is under way.
 VALIDATION_RUNNING = frozenset({JobStatus.VALIDATE_SUBMITTED, JobStatus.VALIDATE_PROCESSING,
                                 JobStatus.VALIDATE_IN_PROGRESS})
+#: What a job's status looks like once each action has taken effect (read back after an unclear answer).
+ACTION_EFFECTS = {
+    "migrate": frozenset({JobStatus.PROCESSING, JobStatus.IN_PROGRESS, JobStatus.CUTTING_OVER, JobStatus.APPROVED,
+                          JobStatus.ADMIN_ACTION_REQUIRED}),
+    "validate": VALIDATION_RUNNING | VALIDATION_TERMINAL,
+    "cancel": frozenset({JobStatus.PENDING_CANCEL, JobStatus.CANCELLED}),
+}
 
 
 def _when(moment: datetime | None) -> str:

@@ -35,8 +35,20 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import status_blocks
-from bot.errors import CredentialError, GraphAuthError, GraphError, GraphNotFound, GraphThrottled
-from bot.jobs import MIGRATION_TERMINAL, VALIDATION_TERMINAL, JobStatus, MigrationJob, MigrationTask
+from bot.errors import (
+    CredentialError,
+    GraphAuthError,
+    GraphError,
+    GraphNotFound,
+    GraphThrottled,
+)
+from bot.jobs import (
+    MIGRATION_TERMINAL,
+    VALIDATION_TERMINAL,
+    JobStatus,
+    MigrationJob,
+    MigrationTask,
+)
 from bot.slack_io import permalink
 from bot.store import Run, RunState, Store, utcnow
 

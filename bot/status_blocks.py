@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from bot.blocks import SECTION_MAX, cancel_button, cancel_offered, context, fields, section, validate_button
+from bot.blocks import (
+    SECTION_MAX,
+    cancel_button,
+    cancel_offered,
+    context,
+    fields,
+    section,
+    validate_button,
+)
 from bot.jobs import JobStatus, MigrationTask, ServiceStatus
 from bot.mrkdwn import date, escape, plain, safe, truncate, user
 

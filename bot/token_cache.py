@@ -23,7 +23,11 @@ import msal
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from msal_extensions import PersistedTokenCache
-from msal_extensions.persistence import BasePersistence, PersistenceDecryptionError, PersistenceNotFound
+from msal_extensions.persistence import (
+    BasePersistence,
+    PersistenceDecryptionError,
+    PersistenceNotFound,
+)
 from msal_extensions.token_cache import CrossPlatLock
 
 from bot.errors import CredentialError

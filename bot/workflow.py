@@ -22,7 +22,7 @@ from bot import blocks
 from bot.blocks import ModalContext
 from bot.errors import CredentialError, GraphError
 from bot.graph import GraphClient
-from bot.jobs import VALIDATION_RUNNING, VALIDATION_TERMINAL, JobStatus, MigrationJob, eligibility_for
+from bot.jobs import ACTION_EFFECTS, MigrationJob, eligibility_for
 from bot.messages import action_refusal_text
 from bot.mrkdwn import escape
 from bot.policy import Policy
@@ -31,12 +31,6 @@ from bot.store import JobBusy, Run, RunState, Store, utcnow
 
 log = logging.getLogger(__name__)
 
-#: Statuses showing that a ``migrate`` call took effect.
-MIGRATION_UNDER_WAY = frozenset({JobStatus.PROCESSING, JobStatus.IN_PROGRESS, JobStatus.CUTTING_OVER,
-                                 JobStatus.APPROVED, JobStatus.ADMIN_ACTION_REQUIRED})
-#: Statuses showing that a ``validate`` / ``cancel`` call took effect (read back after a crash).
-VALIDATION_UNDER_WAY = VALIDATION_RUNNING | VALIDATION_TERMINAL
-CANCEL_UNDER_WAY = frozenset({JobStatus.PENDING_CANCEL, JobStatus.CANCELLED})
 
 
 class RunTracker(Protocol):
@@ -291,11 +285,10 @@ class MigrationFlow:
     def _took_effect(run: Run, job: MigrationJob) -> bool:
         since = run.decided_at or run.created_at
         newer = job.last_updated is not None and job.last_updated > since
-        if run.action == "validate":
-            return job.status in VALIDATION_UNDER_WAY and newer
-        if run.action == "cancel":
-            return job.status in CANCEL_UNDER_WAY
-        return job.status in MIGRATION_UNDER_WAY or (job.job_type == "migrate" and newer)
+        effects = ACTION_EFFECTS[run.action]
+        if run.action == "validate":  # an expired validatePassed can be revalidated: only a newer result counts
+            return job.status in effects and newer
+        return job.status in effects or (run.action == "migrate" and job.job_type == "migrate" and newer)
 
     def _post_root(self, run: Run, job, now: datetime) -> Run:
         text, root_blocks = blocks.root_message(job=job, requester_id=run.requester_id, reason=run.reason,

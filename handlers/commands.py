@@ -7,6 +7,7 @@ from typing import Callable
 from slack_bolt import Ack, App
 
 from bot.commands import ParsedCommand, parse_command, usage_reply
+from bot.health import Whoami
 from bot.policy import Policy
 from bot.reports import Reports
 from bot.workers import Workers
@@ -27,7 +28,8 @@ def slash_request(command: dict) -> SlashRequest:
     )
 
 
-def register(app: App, *, flow: MigrationFlow, policy: Policy, reports: Reports, workers: Workers) -> None:
+def register(app: App, *, flow: MigrationFlow, policy: Policy, reports: Reports, whoami: Whoami,
+             workers: Workers) -> None:
     def open_modal(ack: Ack, command: dict, parsed: ParsedCommand) -> None:
         """migrate / validate / cancel: the loading modal opens here, while the trigger_id is fresh."""
         ack()
@@ -41,13 +43,19 @@ def register(app: App, *, flow: MigrationFlow, policy: Policy, reports: Reports,
         ack()
         workers.submit(reports.list_runs, slash_request(command))
 
-    # One line per subcommand ("whoami" is answered by handlers/whoami.py, registered before this listener).
+    def who_am_i(ack: Ack, command: dict, parsed: ParsedCommand) -> None:
+        ack()
+        workers.submit(whoami.answer, user_id=command["user_id"], channel_id=command["channel_id"],
+                       response_url=command.get("response_url"))
+
+    # One line per subcommand.
     routes: dict[str, Route] = {
         "migrate": open_modal,
         "validate": open_modal,
         "cancel": open_modal,
         "status": status,
         "list": list_runs,
+        "whoami": who_am_i,
     }
 
     def migrate(ack: Ack, command: dict) -> None:

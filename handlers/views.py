@@ -6,9 +6,19 @@ import json
 
 from slack_bolt import Ack, App
 
-from bot.approval_blocks import REJECT_CALLBACK, REJECT_REASON_ACTION, REJECT_REASON_BLOCK
+from bot.approval_blocks import (
+    REJECT_CALLBACK,
+    REJECT_REASON_ACTION,
+    REJECT_REASON_BLOCK,
+)
 from bot.approvals import Approvals
-from bot.blocks import CONFIRM_CALLBACK, REASON_ACTION, REASON_BLOCK, ModalContext, words
+from bot.blocks import (
+    CONFIRM_CALLBACK,
+    REASON_ACTION,
+    REASON_BLOCK,
+    ModalContext,
+    words,
+)
 from bot.workers import Workers
 from bot.workflow import MigrationFlow
 

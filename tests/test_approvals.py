@@ -9,8 +9,6 @@ import json
 import threading
 from datetime import timedelta
 
-import pytest
-
 from bot.approval_blocks import APPROVE_ACTION, REJECT_ACTION
 from bot.audit import audit_command
 from bot.blocks import CANCEL_BUTTON_ACTION

@@ -9,7 +9,12 @@ import stat
 
 import pytest
 
-from bot.auth_commands import auth_command, keygen_command, login_command, logout_command
+from bot.auth_commands import (
+    auth_command,
+    keygen_command,
+    login_command,
+    logout_command,
+)
 from bot.cli import main
 from bot.config import load_settings
 from bot.token_cache import CacheMetadata

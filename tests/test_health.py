@@ -20,11 +20,23 @@ from bot.auth import AdminCredential, StaticToken
 from bot.config import load_settings
 from bot.errors import CredentialError
 from bot.health import KEEP_ALIVE_JOB_ID, META_KEY, CredentialHealth
-from bot.sandbox import APPROVER, CHANNEL, OUTSIDER, REQUESTER, SIM_TOKEN, SandboxSettings
+from bot.sandbox import (
+    APPROVER,
+    CHANNEL,
+    OUTSIDER,
+    REQUESTER,
+    SIM_TOKEN,
+    SandboxSettings,
+)
 from bot.simulator.seed import SEED_VALIDATE_PASSED
 from bot.slack_standin import SlackStandIn
 from bot.store import RunState, Store
-from tests.support.fake_authority import CLIENT_ID, TENANT_ID, FakeAuthority, credential_env
+from tests.support.fake_authority import (
+    CLIENT_ID,
+    TENANT_ID,
+    FakeAuthority,
+    credential_env,
+)
 
 OPS = "C0OPS"
 JOB = SEED_VALIDATE_PASSED

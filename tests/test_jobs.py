@@ -5,7 +5,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.errors import InvalidJobId
-from bot.jobs import JobStatus, MigrationJob, MigrationTask, ServiceStatus, migrate_eligibility, parse_job_id
+from bot.jobs import (
+    JobStatus,
+    MigrationJob,
+    MigrationTask,
+    ServiceStatus,
+    migrate_eligibility,
+    parse_job_id,
+)
 
 NOW = datetime(2026, 7, 10, 12, 0, tzinfo=timezone.utc)
 JOB = {

@@ -1,6 +1,5 @@
 """Authorization rules, with user groups resolved through a real Slack Web API client."""
 
-import pytest
 from slack_sdk import WebClient
 
 from bot.policy import Policy, UsergroupMembers

@@ -12,10 +12,10 @@ import time
 
 import httpx
 
+from bot.app import BOT_SCOPES
 from bot.simulator import GraphSimulator, SimClock
 from bot.simulator.seed import SEED_VALIDATE_PASSED
 from bot.slack_standin import SlackSender, SlackStandIn
-from bot.app import BOT_SCOPES
 
 
 def test_http_mode_serves_slack_and_stops_on_sigterm(tmp_path):

@@ -8,9 +8,9 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from bot.blocks import ModalContext
 from bot.sandbox import CHANNEL, OUTSIDER, REQUESTER
 from bot.simulator.seed import SEED_VALIDATE_PASSED, SEED_VALIDATION_EXPIRED
-from bot.blocks import ModalContext
 from bot.store import RunState, Store
 
 UNKNOWN_JOB = "0c0ffee0-0000-4000-8000-000000000404"

@@ -15,7 +15,15 @@ from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
 from bot.httpserver import WSGIServer
-from bot.simulator.state import SimClock, SimError, SimOptions, Simulation, Timings, graph_time, parse_graph_time
+from bot.simulator.state import (
+    SimClock,
+    SimError,
+    SimOptions,
+    Simulation,
+    Timings,
+    graph_time,
+    parse_graph_time,
+)
 
 GRAPH_PREFIX = "/beta"
 CONTROL_PREFIX = "/_sim"

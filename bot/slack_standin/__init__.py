@@ -5,7 +5,15 @@
 * :func:`render_channel` / :func:`render_view` — what a person would read.
 """
 
-from bot.slack_standin.api import Call, Channel, Ephemeral, Message, SlackStandIn, User, Usergroup
+from bot.slack_standin.api import (
+    Call,
+    Channel,
+    Ephemeral,
+    Message,
+    SlackStandIn,
+    User,
+    Usergroup,
+)
 from bot.slack_standin.sender import SentRequest, SlackSender, sign
 from bot.slack_standin.transcript import render_channel, render_view
 
