@@ -122,9 +122,13 @@ class MigrateBot:
         self.health.schedule(self.tracker.scheduler)  # daily silent refresh of the admin credential
 
     def close(self) -> None:
+        """Stop polling and background work, then close the Graph and credential HTTP clients."""
         self.tracker.shutdown()
         self.workers.shutdown(wait=False)
         self.graph.close()
+        close_credential = getattr(self.tokens, "close", None)
+        if callable(close_credential):
+            close_credential()
 
     # HTTP mode
     def wsgi_app(self) -> Callable[[dict, Callable], Iterable[bytes]]:
