@@ -12,7 +12,8 @@ import base64
 import os
 import sys
 
-from bot.auth import AdminCredential, build_credential, forget_admin
+from bot.admin_credential import AdminCredential, forget_admin
+from bot.auth import build_credential
 from bot.config import Settings
 from bot.errors import ConfigError
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import msal
 import pytest
 
+from bot.admin_credential import AdminCredential
+from bot.app_credential import AppCredential
 from bot.auth import (
     GRAPH_DELEGATED_SCOPE,
-    AdminCredential,
-    AppCredential,
     StaticToken,
     TransientCredentialError,
     build_credential,
@@ -24,55 +24,29 @@ from bot.auth import (
 from bot.config import load_settings
 from bot.errors import ConfigError, CredentialError
 from bot.token_cache import AesGcmFilePersistence, CacheMetadata
-from tests.support.fake_authority import (
+from tests.support.fake_authority import (  # noqa: F401 - fixtures
     CLIENT_ID,
     OTHER_TENANT_ID,
     TENANT_ID,
     FakeAuthority,
     Identity,
-    clean_environment,
+    authority,
+    authority_env,
+    clean_env,
     credential_env,
+    key,
     make_certificate,
     pem,
+    shared_authority,
+    state_dir,
 )
 
 WRONG_KEY = "token cache cannot be decrypted with TOKEN_CACHE_KEY (wrong key?); run migrate-bot login with the right key"
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    clean_environment(monkeypatch)
-    monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture(scope="module")
-def shared_authority(tmp_path_factory):
-    with FakeAuthority(tmp_path_factory.mktemp("authority"), client_id=CLIENT_ID) as fake:
-        yield fake
-
-
 @pytest.fixture
-def authority(shared_authority):
-    """One HTTPS server per module (starting and stopping one costs ~0.5 s); its state is reset for each test."""
-    shared_authority.reset()
-    return shared_authority
-
-
-@pytest.fixture
-def key():
-    return base64.b64encode(os.urandom(32)).decode()
-
-
-@pytest.fixture
-def state_dir(tmp_path):
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def settings(authority, state_dir, key, monkeypatch):
+def settings(authority_env):
     """Settings read from the environment, as the CLI does; keyword overrides win."""
-    for name, value in credential_env(authority, state_dir, key).items():
-        monkeypatch.setenv(name, value)
     return load_settings
 
 

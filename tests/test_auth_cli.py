@@ -18,58 +18,29 @@ from bot.auth_commands import (
 from bot.cli import main
 from bot.config import load_settings
 from bot.token_cache import CacheMetadata
-from tests.support.fake_authority import (
-    CLIENT_ID,
+from tests.support.fake_authority import (  # noqa: F401 - fixtures
     OTHER_TENANT_ID,
     TENANT_ID,
-    FakeAuthority,
     Identity,
-    clean_environment,
-    credential_env,
+    authority,
+    authority_env,
+    clean_env,
+    key,
+    shared_authority,
+    state_dir,
 )
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    clean_environment(monkeypatch)
-    monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture(scope="module")
-def shared_authority(tmp_path_factory):
-    with FakeAuthority(tmp_path_factory.mktemp("authority"), client_id=CLIENT_ID) as fake:
-        yield fake
-
-
 @pytest.fixture
-def authority(shared_authority):
-    shared_authority.reset()
-    return shared_authority
-
-
-@pytest.fixture
-def key():
-    return base64.b64encode(os.urandom(32)).decode()
-
-
-@pytest.fixture
-def cache_file(tmp_path):
-    return tmp_path / "state" / "token-cache.bin"
-
-
-@pytest.fixture
-def env(authority, tmp_path, key, monkeypatch):
-    values = credential_env(authority, tmp_path / "state", key)
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return values
+def cache_file(state_dir):
+    return state_dir / "token-cache.bin"
 
 
 def no_args(**fields) -> argparse.Namespace:
     return argparse.Namespace(verbose=False, **fields)
 
 
-def test_login_command_prints_the_code_and_signs_in(env, authority, cache_file, capsys):
+def test_login_command_prints_the_code_and_signs_in(authority_env, authority, cache_file, capsys):
     assert login_command(no_args(command="login"), load_settings()) == 0
     out = capsys.readouterr().out
     assert "https://microsoft.com/devicelogin" in out and "enter the code" in out
@@ -81,14 +52,14 @@ def test_login_command_prints_the_code_and_signs_in(env, authority, cache_file, 
             assert secret not in out
 
 
-def test_cli_main_login_with_the_environment(env, authority, cache_file, capsys):
+def test_cli_main_login_with_the_environment(authority_env, authority, cache_file, capsys):
     assert main(["login"]) == 0
     assert authority.counts["device_code"] == 1
     assert cache_file.exists() and b"fake-rt-" not in cache_file.read_bytes()
     assert "Signed in as admin@contoso.example" in capsys.readouterr().out
 
 
-def test_cli_main_login_in_another_tenant_fails(env, authority, cache_file, capsys):
+def test_cli_main_login_in_another_tenant_fails(authority_env, authority, cache_file, capsys):
     authority.identity = Identity(tid=OTHER_TENANT_ID)
     assert main(["login"]) == 1
     err = capsys.readouterr().err
@@ -97,13 +68,13 @@ def test_cli_main_login_in_another_tenant_fails(env, authority, cache_file, caps
     assert main(["auth", "status"]) == 1
 
 
-def test_cli_main_login_without_a_key_is_a_configuration_error(env, monkeypatch, capsys):
+def test_cli_main_login_without_a_key_is_a_configuration_error(authority_env, monkeypatch, capsys):
     monkeypatch.delenv("TOKEN_CACHE_KEY")
     assert main(["login"]) == 2
     assert "TOKEN_CACHE_KEY" in capsys.readouterr().err
 
 
-def test_auth_status_shows_account_tenant_and_freshness_but_no_secret(env, authority, key, capsys):
+def test_auth_status_shows_account_tenant_and_freshness_but_no_secret(authority_env, authority, key, capsys):
     assert main(["login"]) == 0
     capsys.readouterr()
     assert main(["auth", "status"]) == 0
@@ -115,7 +86,7 @@ def test_auth_status_shows_account_tenant_and_freshness_but_no_secret(env, autho
     assert secrets and not any(secret in out for secret in secrets)
 
 
-def test_auth_status_with_the_wrong_key(env, authority, monkeypatch, capsys):
+def test_auth_status_with_the_wrong_key(authority_env, authority, monkeypatch, capsys):
     assert main(["login"]) == 0
     monkeypatch.setenv("TOKEN_CACHE_KEY", base64.b64encode(os.urandom(32)).decode())
     capsys.readouterr()
@@ -123,7 +94,7 @@ def test_auth_status_with_the_wrong_key(env, authority, monkeypatch, capsys):
     assert "cannot be decrypted with TOKEN_CACHE_KEY (wrong key?)" in capsys.readouterr().out
 
 
-def test_auth_status_in_application_mode_hides_the_secret(env, authority, monkeypatch, capsys):
+def test_auth_status_in_application_mode_hides_the_secret(authority_env, authority, monkeypatch, capsys):
     monkeypatch.setenv("GRAPH_AUTH_MODE", "application")
     monkeypatch.setenv("AZURE_CLIENT_SECRET", "very-secret-client-secret")
     assert main(["auth", "status"]) == 0
@@ -132,14 +103,14 @@ def test_auth_status_in_application_mode_hides_the_secret(env, authority, monkey
     assert authority.counts["client_credentials"] == 0  # status does not call the authority
 
 
-def test_login_in_application_mode_is_refused(env, monkeypatch, capsys):
+def test_login_in_application_mode_is_refused(authority_env, monkeypatch, capsys):
     monkeypatch.setenv("GRAPH_AUTH_MODE", "application")
     monkeypatch.setenv("AZURE_CLIENT_SECRET", "very-secret-client-secret")
     assert main(["login"]) == 2
     assert "login is for delegated mode" in capsys.readouterr().err
 
 
-def test_logout_removes_the_cache_even_with_a_lost_key(env, authority, cache_file, monkeypatch, capsys):
+def test_logout_removes_the_cache_even_with_a_lost_key(authority_env, authority, cache_file, monkeypatch, capsys):
     assert main(["login"]) == 0
     monkeypatch.setenv("TOKEN_CACHE_KEY", base64.b64encode(os.urandom(32)).decode())
     capsys.readouterr()

@@ -9,30 +9,18 @@ import socket
 
 import pytest
 
+from bot.admin_credential import AdminCredential
 from bot.app import BOT_SCOPES
-from bot.auth import AdminCredential
 from bot.cli import main
 from bot.config import load_settings
 from bot.simulator import GraphSimulator, SimClock
 from bot.slack_standin import SlackStandIn
 from bot.store import Store
-from tests.support.fake_authority import CLIENT_ID, FakeAuthority, credential_env
+from tests.support.fake_authority import authority, credential_env, shared_authority  # noqa: F401 - fixtures
 
 STATIC_TOKEN = "doctor-static-graph-token"
 SIGNING_SECRET = "doctor-signing-secret-0123456789"
 NAMES = ["config", "slack", "credential", "graph", "database"]
-
-
-@pytest.fixture(scope="module")
-def shared_authority(tmp_path_factory):
-    with FakeAuthority(tmp_path_factory.mktemp("authority"), client_id=CLIENT_ID) as fake:
-        yield fake
-
-
-@pytest.fixture
-def authority(shared_authority):
-    shared_authority.reset()
-    return shared_authority
 
 
 @pytest.fixture

@@ -6,17 +6,16 @@ The real admin credential runs against the fake HTTPS authority; Graph is the si
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from bot.admin_credential import AdminCredential
 from bot.app import build_slack_client
 from bot.approval_blocks import APPROVE_ACTION
-from bot.auth import AdminCredential, StaticToken
+from bot.auth import StaticToken
 from bot.config import load_settings
 from bot.errors import CredentialError
 from bot.health import KEEP_ALIVE_JOB_ID, META_KEY, CredentialHealth
@@ -31,11 +30,13 @@ from bot.sandbox import (
 from bot.simulator.seed import SEED_VALIDATE_PASSED
 from bot.slack_standin import SlackStandIn
 from bot.store import RunState, Store
-from tests.support.fake_authority import (
-    CLIENT_ID,
+from tests.support.fake_authority import (  # noqa: F401 - fixtures
     TENANT_ID,
-    FakeAuthority,
-    credential_env,
+    authority,
+    authority_env,
+    key,
+    shared_authority,
+    state_dir,
 )
 
 OPS = "C0OPS"
@@ -45,28 +46,9 @@ JOB = SEED_VALIDATE_PASSED
 # -- fixtures ------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def shared_authority(tmp_path_factory):
-    with FakeAuthority(tmp_path_factory.mktemp("authority"), client_id=CLIENT_ID) as fake:
-        yield fake
-
-
 @pytest.fixture
-def authority(shared_authority):
-    shared_authority.reset()
-    return shared_authority
-
-
-@pytest.fixture
-def key():
-    return base64.b64encode(os.urandom(32)).decode()
-
-
-@pytest.fixture
-def credential_settings(authority, key, tmp_path, monkeypatch):
+def credential_settings(authority_env):
     """Loads the credential's settings from the environment, as ``migrate-bot login`` does."""
-    for name, value in credential_env(authority, tmp_path / "state", key).items():
-        monkeypatch.setenv(name, value)
     return load_settings
 
 

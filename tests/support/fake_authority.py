@@ -13,6 +13,10 @@ Where it is simpler than Entra (it says so): no signatures on id tokens, device 
 echoed back is the requested one minus the reserved OIDC scopes.
 
 The TLS certificate is issued at start-up by a throw-away CA (``ca_bundle`` holds its PEM) for 127.0.0.1/localhost.
+
+The fixtures at the end (one server per test module, a fresh cache key, the credential's environment) are imported
+by the modules that need them: ``from tests.support.fake_authority import authority, shared_authority  # noqa: F401``
+(pytest finds a fixture's own fixtures in the importing module, so import those it needs too).
 """
 
 from __future__ import annotations
@@ -23,14 +27,17 @@ import datetime as dt
 import hashlib
 import ipaddress
 import json
+import os
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import pytest
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -413,8 +420,7 @@ SETTING_PREFIXES = ("SLACK_", "AZURE_", "GRAPH_", "TOKEN_", "DATABASE_", "POLL_"
 
 
 def clean_environment(monkeypatch: Any) -> None:
-    import os
-
+    """Remove the CA, proxy and migrate-bot variables a developer's machine may set."""
     for name in list(os.environ):
         if name in CA_ENV_VARS or name.startswith(SETTING_PREFIXES) or name.lower().endswith("_proxy"):
             monkeypatch.delenv(name, raising=False)
@@ -431,3 +437,48 @@ def credential_env(authority: FakeAuthority, state_dir: Path, key: str, *, mode:
         "TOKEN_CACHE_KEY": key,
         "TOKEN_CACHE_PATH": str(state_dir / "token-cache.bin"),
     }
+
+
+# -- fixtures ------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: Any, tmp_path: Path) -> None:
+    """Autouse in a module that imports it: :func:`clean_environment`, and the test runs in ``tmp_path``."""
+    clean_environment(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def shared_authority(tmp_path_factory: Any) -> Iterator[FakeAuthority]:
+    """One HTTPS server per module (starting and stopping one costs ~0.5 s); use :func:`authority` in tests."""
+    with FakeAuthority(tmp_path_factory.mktemp("authority"), client_id=CLIENT_ID) as fake:
+        yield fake
+
+
+@pytest.fixture
+def authority(shared_authority: FakeAuthority) -> FakeAuthority:
+    """The module's fake authority, its state reset for this test (needs :func:`shared_authority`)."""
+    shared_authority.reset()
+    return shared_authority
+
+
+@pytest.fixture
+def key() -> str:
+    """A fresh TOKEN_CACHE_KEY: 32 random bytes in base64."""
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    """Where the token cache lives (``TOKEN_CACHE_PATH`` is ``state_dir / "token-cache.bin"``)."""
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def authority_env(authority: FakeAuthority, state_dir: Path, key: str, monkeypatch: Any) -> dict[str, str]:
+    """:func:`credential_env` set in the environment, as an operator would (needs the fixtures above but clean_env)."""
+    values = credential_env(authority, state_dir, key)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
