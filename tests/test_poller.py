@@ -24,7 +24,8 @@ from bot.graph import GraphClient
 from bot.poller import FINAL_EVENT, UPDATE_EVENT, Poller, scheduler_job_id
 from bot.simulator import GraphSimulator, SimClock
 from bot.slack_standin import SlackStandIn
-from bot.slack_standin.api import DEFAULT_SCOPES, Message
+from bot.slack_standin.api import DEFAULT_SCOPES
+from bot.slack_standin.records import Message
 from bot.store import AuditQuery, Run, RunState, Store
 
 TOKEN = "poller-test-token"

@@ -9,7 +9,7 @@ import pytest
 
 from bot import status_blocks as sb
 from bot.jobs import MigrationTask
-from bot.slack_standin.api import validate_blocks
+from bot.slack_standin.limits import validate_blocks
 
 T0 = datetime(2026, 7, 20, 22, 0, tzinfo=timezone.utc)
 EVIL = "<!channel> <@U999|boss> & <https://evil.example|click>"

@@ -5,15 +5,8 @@
 * :func:`render_channel` / :func:`render_view` — what a person would read.
 """
 
-from bot.slack_standin.api import (
-    Call,
-    Channel,
-    Ephemeral,
-    Message,
-    SlackStandIn,
-    User,
-    Usergroup,
-)
+from bot.slack_standin.api import SlackStandIn
+from bot.slack_standin.records import Call, Channel, Ephemeral, Message, User, Usergroup
 from bot.slack_standin.sender import SentRequest, SlackSender, sign
 from bot.slack_standin.transcript import render_channel, render_view
 

@@ -13,7 +13,8 @@ from datetime import datetime, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.slack_standin.api import Message, SlackStandIn
+    from bot.slack_standin.api import SlackStandIn
+    from bot.slack_standin.records import Message
 
 __all__ = ["blocks_to_lines", "mrkdwn_to_text", "render_channel", "render_view"]
 
