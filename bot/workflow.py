@@ -32,7 +32,6 @@ from bot.store import JobBusy, Run, RunState, Store, utcnow
 log = logging.getLogger(__name__)
 
 
-
 class RunTracker(Protocol):
     """Follows a started run until its job ends (the poller)."""
 

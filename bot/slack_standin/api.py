@@ -11,7 +11,8 @@ person in the channel would see.
 
 Simplifications (on purpose):
 
-* No WebSocket server: ``apps.connections.open`` answers with a ``wss://`` URL nobody listens on.
+* Socket Mode: ``apps.connections.open`` answers with ``socket_mode_url`` (a ``SocketModeServer`` from
+  ``socket_mode.py``); without one, with a URL nobody listens on.
 * One workspace, one bot token and one app-level token; no OAuth, no user tokens, no Enterprise Grid.
 * Channel membership is a per-channel ``bot_member`` flag; users are not tracked as members.
 * Rate limits are scripted (:meth:`SlackStandIn.fail_next`); the per-channel ``chat.postMessage``
@@ -194,6 +195,8 @@ class SlackStandIn:
         self.bot_name = bot_name
         self.app_id = app_id
         self.app_token = app_token
+        #: Where ``apps.connections.open`` sends the app: set to a SocketModeServer's ``url``.
+        self.socket_mode_url: str | None = None
         self.team_name = team_name
         self.team_domain = team_domain
         self.scopes = frozenset(scopes)
@@ -745,10 +748,10 @@ class SlackStandIn:
         }
 
     def _apps_connections_open(self, args: dict) -> dict:
-        # No WebSocket server behind this URL: Socket Mode itself is not simulated.
+        # The URL of a SocketModeServer (bot.slack_standin.socket_mode) when one was attached; else nobody listens.
         ticket = secrets.token_hex(8)
-        host = self.url.split("://", 1)[1]
-        return {"url": f"ws://{host}/link/?ticket={ticket}&app_id={self.app_id}"}
+        base = self.socket_mode_url or f"ws://{self.url.split('://', 1)[1]}/link/"
+        return {"url": f"{base}?ticket={ticket}&app_id={self.app_id}"}
 
     def _exchange_trigger(self, trigger_id: Any) -> _Trigger:
         if not trigger_id:

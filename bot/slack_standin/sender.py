@@ -127,15 +127,14 @@ class SlackSender:
 
     # ---------------------------------------------------------------- slash command
 
-    def slash_command(self, text: str, *, user_id: str, channel_id: str, command: str = "/migrate",
-                      team_id: str | None = None, bad_signature: bool = False, stale: bool = False) -> SentRequest:
-        """``/migrate <text>`` typed by ``user_id`` in ``channel_id``."""
+    def slash_command_fields(self, text: str, *, user_id: str, channel_id: str, command: str = "/migrate",
+                             team_id: str | None = None) -> dict[str, str]:
+        """The fields Slack sends for ``/migrate <text>`` (form-encoded over HTTP, a JSON payload over a socket),
+        with a fresh trigger_id and response_url from the stand-in."""
         standin = self.standin
         channel = standin.channels.get(channel_id)
         user = standin.users.get(user_id)
-        trigger_id = standin.issue_trigger(user_id)
-        response_url = standin.issue_response_url(channel=channel_id, user=user_id)
-        fields = {
+        return {
             "token": "standin-verification-token",
             "team_id": team_id or standin.team_id,
             "team_domain": standin.team_domain,
@@ -147,9 +146,17 @@ class SlackSender:
             "text": text,
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
-            "response_url": response_url,
-            "trigger_id": trigger_id,
+            "response_url": standin.issue_response_url(channel=channel_id, user=user_id),
+            "trigger_id": standin.issue_trigger(user_id),
         }
+
+    def slash_command(self, text: str, *, user_id: str, channel_id: str, command: str = "/migrate",
+                      team_id: str | None = None, bad_signature: bool = False, stale: bool = False) -> SentRequest:
+        """``/migrate <text>`` typed by ``user_id`` in ``channel_id``."""
+        standin = self.standin
+        fields = self.slash_command_fields(text, user_id=user_id, channel_id=channel_id, command=command,
+                                           team_id=team_id)
+        trigger_id, response_url = fields["trigger_id"], fields["response_url"]
         body = urlencode(fields)
         response, sent_at, acked_at = self.post(body, bad_signature=bad_signature, stale=stale)
         sent = SentRequest("slash_command", body, fields, response, sent_at, acked_at, trigger_id, response_url)
