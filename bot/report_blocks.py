@@ -16,8 +16,8 @@ from bot.status_blocks import (
     TaskSummary,
     code,
     duration,
-    failed_user_lines,
-    workload_fields,
+    failed_user_blocks,
+    workload_blocks,
 )
 from bot.store import Run, RunState
 
@@ -56,20 +56,11 @@ def job_status(*, job: MigrationJob, summary: TaskSummary | None, tasks_error: s
     if job.message:
         blocks.append(section(f"*Graph says:* {safe(job.message, 2500)}"))
     if summary is not None and summary.by_workload:
-        workload_pairs = workload_fields(summary)
-        for start in range(0, len(workload_pairs), 10):
-            chunk = fields(workload_pairs[start:start + 10])[0]
-            if start == 0:
-                chunk["text"] = {"type": "mrkdwn", "text": "*Users per workload and status*"}
-            blocks.append(chunk)
+        blocks += workload_blocks(summary)
     elif tasks_error:
         blocks.append(context(f"User details are not available from Graph right now: {safe(tasks_error, 500)}"))
     if summary is not None and summary.failed_users:
-        shown = summary.failed_users[:STATUS_FAILED_USERS_SHOWN]
-        lines = [f"*Users with errors* ({len(shown)} of {summary.failed})" if summary.failed > len(shown)
-                 else f"*Users with errors* ({summary.failed})"]
-        lines += [failed_user_lines(u) for u in shown]
-        blocks.append(section("\n".join(lines)))
+        blocks += failed_user_blocks(summary, STATUS_FAILED_USERS_SHOWN)
     if run is not None and where:
         lead = "Followed in" if run.state in (RunState.PENDING, RunState.STARTING, RunState.RUNNING) else "Last run:"
         blocks.append(section(f":thread: {lead} {where}: {_run_label(run)}."))

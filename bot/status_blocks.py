@@ -283,6 +283,24 @@ def workload_fields(summary: TaskSummary) -> list[tuple[str, str]]:
     return pairs
 
 
+def workload_blocks(summary: TaskSummary) -> list[dict]:
+    """Per-workload status counts as field sections (10 fields each) under one heading."""
+    blocks = fields(workload_fields(summary))
+    blocks[0]["text"] = {"type": "mrkdwn", "text": "*Users per workload and status*"}
+    return blocks
+
+
+def failed_user_blocks(summary: TaskSummary, limit: int, label: str = "Users with errors") -> list[dict]:
+    """The first ``limit`` users with errors (workload, code, message), the rest counted, in whole sections."""
+    shown = summary.failed_users[:limit]
+    more = summary.failed - len(shown)
+    title = f"*{label}* ({len(shown)} of {summary.failed})" if more > 0 else f"*{label}* ({summary.failed})"
+    items = [failed_user_lines(u) for u in shown]
+    if more > 0:
+        items.append(f"…and {more} more users with errors (see the batch in the Microsoft 365 admin center).")
+    return _pack(title, items)
+
+
 def failed_user_lines(user_: FailedUser) -> str:
     lines = [f"• `{safe(user_.user_id, 100)}`"]
     for workload in user_.workloads:
@@ -373,24 +391,12 @@ def final_notice(*, job_name: str, job_id: str, outcome: str, message: str, requ
     if message:
         blocks.append(section(f"*Graph says:*\n{_quote(message)}"))
     if summary is not None and summary.by_workload:
-        workload_pairs = workload_fields(summary)
-        for start in range(0, len(workload_pairs), 10):
-            chunk = fields(workload_pairs[start:start + 10])[0]
-            if start == 0:
-                chunk["text"] = {"type": "mrkdwn", "text": "*Users per workload and status*"}
-            blocks.append(chunk)
+        blocks += workload_blocks(summary)
     elif summary is None and outcome != "vanished":
         blocks.append(context("User details were not available from Graph."))
     if summary is not None and summary.failed_users:
-        shown = summary.failed_users[:max_failed_users]
         label = "Invalid users and their errors" if action == "validate" else "Users with errors"
-        title = (f"*{label}* ({len(shown)} of {summary.failed})" if summary.failed > len(shown)
-                 else f"*{label}* ({summary.failed})")
-        items = [failed_user_lines(u) for u in shown]
-        if summary.failed > len(shown):
-            items.append(f"…and {summary.failed - len(shown)} more users with errors (see the batch in the "
-                         "Microsoft 365 admin center).")
-        blocks += _pack(title, items)
+        blocks += failed_user_blocks(summary, max_failed_users, label)
         if outcome in ("completedWithErrors", "failed") and action == "migrate":
             blocks.append(context("Running `/migrate` on this job again retries only the users who did not finish."))
     step, buttons = _next_step(action, outcome, job_id)
