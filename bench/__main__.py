@@ -1,0 +1,120 @@
+"""``python -m bench`` / ``migrate-bot bench``: run the benchmarks and print one table (see bench/README.md).
+
+Three processes: this driver (sends the commands, times them, reads the records), the world (Graph simulator
+and Slack stand-in, ``bench.world``) and the bot (``python -m bot run --http``, measured with psutil).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.processes import WorldProcess, cpu_plan
+from bench.report import Report, machine
+from bench.scenarios import Config, ack_under_slow_graph, poller_at_scale, say
+from bench.world import WorldClient
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the CI smoke variant: fewer commands and runs, seconds")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (databases, process logs)")
+    parser.add_argument("--runs", type=int, default=None, help="scenario 2: RUNNING runs (default 1000)")
+    parser.add_argument("--interval", type=float, default=None, help="scenario 2: poll interval in seconds")
+    parser.add_argument("--commands", type=int, default=None, help="scenario 1: commands (default 200)")
+    parser.add_argument("--senders", type=int, default=None, help="scenario 1: concurrent senders (default 20)")
+    parser.add_argument("--only", choices=["ack", "poller"], default=None, help="run one scenario group")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="don't pin the bot to one CPU and the world and driver to the others")
+    return parser
+
+
+def config_for(args: argparse.Namespace) -> Config:
+    config = Config.quick() if getattr(args, "quick", False) else Config()
+    for name in ("runs", "interval", "commands", "senders"):
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(config, name, value)
+    return config
+
+
+def run(config: Config, *, workdir: Path, only: str | None = None, pin: bool = True) -> Report:
+    """Start the world, run the scenarios, stop everything; the figures in a :class:`Report`.
+
+    With ``pin`` (and at least 2 CPUs) the bot runs alone on one CPU and the world and this driver on the
+    others, so the harness never takes CPU time, or the GIL-holding thread's CPU, from the bot.
+    """
+    plan = cpu_plan(pin)
+    report = Report(meta={**machine(), "config": config.__dict__.copy(),
+                          "pinning": (f"bot on CPU {sorted(plan[0])}, world and driver on CPU {sorted(plan[1])}"
+                                      if plan else "none")})
+    started = time.monotonic()
+    bot_cpus, harness_cpus = plan if plan else (None, None)
+    previous = os.sched_getaffinity(0) if plan else None
+    if harness_cpus:
+        os.sched_setaffinity(0, harness_cpus)  # this thread, and the sender threads it starts
+    try:
+        world_process = WorldProcess(workdir / "world.log").start(cpus=harness_cpus)
+        world = WorldClient(world_process.urls)
+        try:
+            if only in (None, "ack"):
+                ack_under_slow_graph(world, workdir, config, report, bot_cpus)
+            if only in (None, "poller"):
+                poller_at_scale(world, workdir, config, report, bot_cpus)
+        finally:
+            world.close()
+            world_process.stop()
+    finally:
+        if previous is not None:
+            os.sched_setaffinity(0, previous)
+    report.meta["seconds"] = round(time.monotonic() - started, 1)
+    return report
+
+
+def render(report: Report, *, quick: bool) -> str:
+    meta = report.meta
+    usable = f", {meta['cpus_usable']} usable" if meta.get("cpus_usable") not in (None, meta["cpu_count"]) else ""
+    head = (f"migrate-bot benchmarks{' (quick)' if quick else ''}: {meta['cpu_count']} CPUs{usable}, "
+            f"Python {meta['python']}, {meta['platform']}; took {meta['seconds']} s\n"
+            f"pinning: {meta['pinning']}")
+    return head + "\n\n" + report.table()
+
+
+def bench_command(args: Any, settings: Any = None) -> int:
+    """The ``migrate-bot bench`` entry point (``settings`` is not used: the benchmark brings its own world)."""
+    config = config_for(args)
+    keep = getattr(args, "keep", False)
+    workdir = Path(tempfile.mkdtemp(prefix="migrate-bot-bench-"))
+    try:
+        report = run(config, workdir=workdir, only=getattr(args, "only", None),
+                     pin=not getattr(args, "no_pin", False))
+    except Exception:
+        say(f"failed; logs kept in {workdir}")
+        raise
+    else:
+        if keep:
+            say(f"work folder kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(render(report, quick=getattr(args, "quick", False)), flush=True)
+    out = getattr(args, "json", None)
+    if out is not None:
+        Path(out).write_text(json.dumps(report.as_dict(), indent=2, default=str))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_command(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

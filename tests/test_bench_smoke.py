@@ -1,0 +1,40 @@
+"""Smoke test of the benchmark: the quick variant runs end to end and produces every figure.
+
+Timings are not asserted (CI machines vary); bench/README.md has the measured figures.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("psutil")
+
+from bench.__main__ import main
+
+EXPECTED = {
+    "ack", "ack_floor", "views_open", "views_open_within_ttl", "expired_trigger", "modal_filled", "ack_bot_rss",
+    "poll_cpu", "poll_wall", "bare_cpu", "bare_wall", "cpu_ratio", "peak_rss", "graph_per_tick", "polls_per_run",
+    "posts_no_change", "change_to_channel",
+}
+
+
+@pytest.mark.timeout(90)
+def test_quick_bench_produces_every_figure(tmp_path, capsys):
+    out = tmp_path / "figures.json"
+    assert main(["--quick", "--json", str(out)]) == 0
+
+    data = json.loads(out.read_text())
+    figures = {figure["key"]: figure for figure in data["figures"]}
+    assert set(figures) == EXPECTED
+    missing = [key for key, figure in figures.items() if not figure["produced"]]
+    assert not missing, f"figures not produced: {missing}"
+    for key in ("ack", "ack_floor", "views_open", "modal_filled", "change_to_channel"):
+        assert figures[key]["n"] and figures[key]["median"] is not None and figures[key]["p99"] is not None
+    assert data["meta"]["cpu_count"] >= 1
+
+    printed = capsys.readouterr().out
+    assert f"{data['meta']['cpu_count']} CPUs" in printed
+    for figure in figures.values():
+        assert figure["label"] in printed  # one table with every figure
