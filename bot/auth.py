@@ -52,10 +52,12 @@ class TransientCredentialError(CredentialError):
 # Status
 
 
-def _ago(moment: datetime, now: datetime) -> str:
+def describe_time(moment: datetime | None, now: datetime, *, never: str = "never") -> str:
+    """``2026-07-01 08:00:00 UTC (3 h ago)``, or ``never``."""
+    if moment is None:
+        return never
     seconds = int((now - moment).total_seconds())
-    future = seconds < 0
-    seconds = abs(seconds)
+    future, seconds = seconds < 0, abs(seconds)
     if seconds < 90:
         text = f"{seconds} s"
     elif seconds < 90 * 60:
@@ -64,13 +66,7 @@ def _ago(moment: datetime, now: datetime) -> str:
         text = f"{round(seconds / 3600)} h"
     else:
         text = f"{round(seconds / 86400)} days"
-    return f"in {text}" if future else f"{text} ago"
-
-
-def _when(moment: datetime | None, now: datetime, *, never: str = "never") -> str:
-    if moment is None:
-        return never
-    return f"{moment.strftime('%Y-%m-%d %H:%M:%S')} UTC ({_ago(moment, now)})"
+    return f"{moment.strftime('%Y-%m-%d %H:%M:%S')} UTC ({f'in {text}' if future else f'{text} ago'})"
 
 
 @dataclass(frozen=True)
@@ -112,14 +108,14 @@ class CredentialStatus:
             account = self.username or "(no username)"
             lines.append(f"account:       {account} ({self.home_account_id})" if self.signed_in else "account:       none")
             lines.append(f"refresh token: {'present' if self.has_refresh_token else 'missing'}")
-            lines.append(f"signed in:     {_when(self.login_at, now)}")
-            lines.append(f"last refresh:  {_when(self.last_refresh_at, now)}")
+            lines.append(f"signed in:     {describe_time(self.login_at, now)}")
+            lines.append(f"last refresh:  {describe_time(self.last_refresh_at, now)}")
         if self.access_token_expires_at is None:
             lines.append("access token:  none cached")
         elif self.access_token_expires_at > now:
-            lines.append(f"access token:  valid until {_when(self.access_token_expires_at, now)}")
+            lines.append(f"access token:  valid until {describe_time(self.access_token_expires_at, now)}")
         else:
-            lines.append(f"access token:  expired {_when(self.access_token_expires_at, now)}")
+            lines.append(f"access token:  expired {describe_time(self.access_token_expires_at, now)}")
         if self.problem:
             lines.append(f"problem:       {self.problem}")
         return lines

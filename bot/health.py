@@ -33,6 +33,7 @@ from bot.auth import (
     StaticToken,
     TokenSource,
     TransientCredentialError,
+    describe_time,
 )
 from bot.errors import CredentialError, GraphAuthError
 from bot.mrkdwn import escape
@@ -285,27 +286,12 @@ def whoami_text(health: CredentialHealth, *, graph_base_url: str, now: datetime 
         else:
             account = f"`{escape(status.username)}`" if status.username else "*no admin signed in*"
             lines = [f":robot_face: I act as {account} in tenant `{escape(status.tenant_id)}` (delegated).",
-                     f"Signed in: {_when(status.login_at, now)} · last token refresh: {_when(status.last_refresh_at, now)}."]
+                     f"Signed in: {describe_time(status.login_at, now)} · last token refresh: {describe_time(status.last_refresh_at, now)}."]
         if status is not None and status.problem:
             lines.append(f":warning: {escape(status.problem)}")
     episode = health.episode
     if episode is not None:
-        lines.append(f":closed_lock_with_key: The credential has been failing since {_when(episode.since, now)} "
+        lines.append(f":closed_lock_with_key: The credential has been failing since {describe_time(episode.since, now)} "
                      f"(`{escape(episode.code)}`): {escape(episode.message)}\n*Next step:* an operator runs "
                      "`migrate-bot login` on the bot's host.")
     return "\n".join(lines)
-
-
-def _when(moment: datetime | None, now: datetime) -> str:
-    if moment is None:
-        return "never"
-    seconds = max(0, int((now - moment).total_seconds()))
-    if seconds < 90:
-        ago = f"{seconds} s ago"
-    elif seconds < 90 * 60:
-        ago = f"{round(seconds / 60)} min ago"
-    elif seconds < 48 * 3600:
-        ago = f"{round(seconds / 3600)} h ago"
-    else:
-        ago = f"{round(seconds / 86400)} days ago"
-    return f"{moment.strftime('%Y-%m-%d %H:%M')} UTC ({ago})"
