@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 
 #: The bot token scopes the features need (manifest.yml must grant exactly these; `migrate-bot check` verifies).
 BOT_SCOPES = ("commands", "chat:write", "usergroups:read", "channels:history", "groups:history")
-LISTENER_THREADS = 32  # Bolt's listeners only parse, ack and call views.open; slow work goes to WORKERS
-WORKER_THREADS = 16
+WORKER_THREADS = 16  # Graph calls and posting after an ack
+PROMPT_THREADS = 8  # views.open with a fresh trigger_id: never queued behind Graph
 HTTP_THREADS = 32
 APPROVAL_SWEEP_SECONDS = 60
 
@@ -78,7 +78,8 @@ class MigrateBot:
         self.health = CredentialHealth(tokens, slack=self.slack, store=self.store, channel=settings.ops_channel,
                                        clock=clock)
         self.graph = GraphClient(settings.graph_base_url, self.health)
-        self.workers = Workers(WORKER_THREADS)
+        self.workers = Workers(WORKER_THREADS, "work")
+        self.prompt = Workers(PROMPT_THREADS, "prompt")
         self.policy = Policy(
             groups=UsergroupMembers(self.slack),
             team_id=self.team_id,
@@ -103,12 +104,14 @@ class MigrateBot:
             client=self.slack,
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
             token_verification_enabled=False,
-            listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener"),
+            # Listeners only parse, ack and submit (handlers/__init__.py): answering when they return saves
+            # Bolt's executor hop and its 10 ms ack polling loop.
+            process_before_response=True,
         )
         self.whoami = Whoami(health=self.health, policy=self.policy, slack=self.slack,
                              graph_base_url=settings.graph_base_url)
         register(self.app, flow=self.flow, approvals=self.approvals, policy=self.policy, workers=self.workers,
-                 reports=self.reports, whoami=self.whoami)
+                 prompt=self.prompt, reports=self.reports, whoami=self.whoami)
 
     # Lifecycle
     def start(self) -> None:
@@ -124,6 +127,7 @@ class MigrateBot:
     def close(self) -> None:
         """Stop polling and background work, then close the Graph and credential HTTP clients."""
         self.tracker.shutdown()
+        self.prompt.shutdown(wait=False)
         self.workers.shutdown(wait=False)
         self.graph.close()
         close_credential = getattr(self.tokens, "close", None)
@@ -168,6 +172,7 @@ def run_command(args: Any, settings: Settings) -> int:
     settings.require_graph_credential()
     bot = MigrateBot(settings)
     bot.start()
+    gc.freeze()  # what start-up built lives for the process: keep it out of every later full collection
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

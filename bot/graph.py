@@ -113,6 +113,7 @@ class GraphClient:
         self._max_attempts = max(1, max_attempts)
         self._max_backoff = max_backoff
         self._sleep = sleep
+        self._read_retrying = self._retrying(_retryable_read)  # reusable: tenacity keeps per-call state per thread
 
     # Reads
     def get_job(self, job_id: str) -> MigrationJob:
@@ -224,7 +225,7 @@ class GraphClient:
         return items
 
     def _get(self, url: str) -> httpx.Response:
-        return self._retrying(_retryable_read)(self._request, "GET", url)
+        return self._read_retrying(self._request, "GET", url)
 
     def _retrying(self, retryable: Callable[[BaseException], bool]) -> Retrying:
         return Retrying(stop=stop_after_attempt(self._max_attempts) | self._asks_too_long,
@@ -262,7 +263,7 @@ class GraphClient:
         client_request_id = str(uuid.uuid4())
         token = self._tokens.token(claims_challenge=claims) if claims else self._tokens.token()
         headers = {"Authorization": f"Bearer {token}", "client-request-id": client_request_id,
-                   "return-client-request-id": "true", "Accept": "application/json"}
+                   "Accept": "application/json"}
         path = urlsplit(url).path
         started = time.monotonic()
         try:
@@ -282,9 +283,10 @@ class GraphClient:
             raise GraphUnavailable(GraphErrorInfo(None, None, f"The connection to Microsoft Graph failed "
                                                               f"({type(error).__name__}).", None,
                                                   client_request_id)) from error
-        log.debug("%s %s -> %s in %.0f ms (request-id %s, client-request-id %s)", method, path,
-                  response.status_code, (time.monotonic() - started) * 1000, response.headers.get("request-id"),
-                  client_request_id)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s -> %s in %.0f ms (request-id %s, client-request-id %s)", method, path,
+                      response.status_code, (time.monotonic() - started) * 1000, response.headers.get("request-id"),
+                      client_request_id)
         return response
 
 

@@ -1,12 +1,15 @@
 """The poller: follows every RUNNING run until its job ends and tells the run's thread what changed.
 
-The runs table is the source of truth. APScheduler jobs are derived from it: :meth:`Poller.start` adds one
-interval job per RUNNING run, :meth:`Poller.follow` adds one for a new run, and a run that finishes removes
-its own. Killing the process at any moment loses nothing: every decision is re-made from the database on
-the next tick, and every thread post goes through a "pending, then done" record so it is sent once.
+The runs table is the source of truth and the schedule is derived from it on every pass: one APScheduler
+interval job (``coalesce``, ``max_instances=1``) sweeps the RUNNING runs with one query and polls each on a
+small thread pool, so a run that starts is picked up by the next sweep (one interval after it started) and a
+run that finishes drops out by itself. Killing the process at any moment loses nothing: every decision is
+re-made from the database on the next sweep, and every thread post goes through a "pending, then done"
+record so it is sent once. (One scheduler job per run cost 3.5x the CPU of bare GETs at 1,000 runs: the
+scheduler's per-job overhead and a primary-key read per poll; see bench/README.md.)
 
-One tick (:meth:`Poller.poll_once`) costs one Graph GET and one primary-key read; it writes to the database
-and posts to Slack only when something changed (status, message or ``lastUpdatedDateTime``).
+One poll of a run costs one Graph GET; it writes to the database and posts to Slack only when something
+changed (status, message or ``lastUpdatedDateTime``).
 
 Exactly-once thread posts: before a reply is posted its intent is written to the run (``reply_pending`` for
 status replies and notes, ``final_notice="posting"`` for the final notice) and the reply carries Slack message
@@ -21,14 +24,14 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
 import secrets
 import threading
+import time
+from concurrent import futures
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Protocol
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
@@ -58,7 +61,8 @@ FINAL_EVENT = "migrate_bot_final"  # metadata of the final notice: {run_id}
 UPDATE_EVENT = "migrate_bot_update"  # metadata of every other thread post: {run_id, key}
 WARN_AFTER_FAILURES = 3
 MAX_SKIPPED_TICKS = 8  # backoff cap: at most this many ticks are skipped between attempts
-SCHEDULER_THREADS = 20
+POLL_THREADS = 4  # Graph GETs in flight during a sweep (more threads only add GIL churn)
+SWEEP_JOB_ID = "poll-sweep"
 #: Slack errors that retrying the same post will not fix.
 PERMANENT_SLACK_ERRORS = frozenset({
     "not_in_channel", "channel_not_found", "is_archived", "thread_not_found", "invalid_thread_ts",
@@ -86,10 +90,6 @@ class _Unknown(Exception):
     """Slack did not say whether a post happened (no answer, 5xx): look before posting again."""
 
 
-def scheduler_job_id(run_id: int) -> str:
-    return f"run-{run_id}"
-
-
 class Poller:
     """Follows RUNNING runs (implements :class:`bot.workflow.RunTracker`).
 
@@ -104,7 +104,7 @@ class Poller:
                  stale_after: timedelta, admin_mention: str | None = None,
                  clock: Callable[[], datetime] = utcnow, scheduler: BackgroundScheduler | None = None,
                  warn_after_failures: int = WARN_AFTER_FAILURES, max_skipped_ticks: int = MAX_SKIPPED_TICKS,
-                 jitter: float | None = None, max_failed_users: int = status_blocks.FAILED_USERS_SHOWN) -> None:
+                 max_failed_users: int = status_blocks.FAILED_USERS_SHOWN) -> None:
         if interval <= 0:
             raise ValueError("interval must be > 0 seconds")
         self.store = store
@@ -116,11 +116,10 @@ class Poller:
         self.clock = clock
         self.warn_after_failures = warn_after_failures
         self.max_skipped_ticks = max_skipped_ticks
-        self.jitter = self.interval * 0.1 if jitter is None else jitter
         self.max_failed_users = max_failed_users
         self.scheduler = scheduler or BackgroundScheduler(
             timezone=timezone.utc,
-            executors={"default": ThreadPoolExecutor(SCHEDULER_THREADS)},
+            executors={"default": ThreadPoolExecutor(4)},
             job_defaults={"coalesce": True, "max_instances": 1},
         )
         # In memory only, and harmless to lose: recomputed or reset on restart.
@@ -129,96 +128,107 @@ class Poller:
         self._skip: dict[int, int] = {}  # ticks to skip (backoff after Graph failures)
         self._resumed: set[int] = set()  # runs picked up at start whose first change sums up the downtime
         self._root_stale: set[int] = set()  # runs whose root card update failed: retry on the next tick
+        self._not_before: dict[int, float] = {}  # runs that just started: first poll one interval later
+        self._pool = futures.ThreadPoolExecutor(POLL_THREADS, thread_name_prefix="poll")
 
     # RunTracker
     def follow(self, run_id: int) -> None:
-        """Poll a run that just started, from one interval from now."""
-        self._schedule(run_id, first_in=self.interval)
+        """A run that just started: the sweeps poll it from one interval from now."""
+        with self._guard:
+            self._not_before[run_id] = time.monotonic() + self.interval
 
     def start(self) -> None:
-        """Resume every RUNNING run from the database, spread over one interval, and start the scheduler."""
-        runs = self.store.runs_in(RunState.RUNNING)
-        for run in runs:
-            with self._guard:
-                self._resumed.add(run.id)
-            self._schedule(run.id, first_in=random.uniform(0.0, self.interval))
+        """Resume every RUNNING run from the database and start sweeping every interval."""
+        running = self.store.runs_in(RunState.RUNNING)
+        with self._guard:
+            self._resumed.update(run.id for run in running)
+        self.scheduler.add_job(self.sweep, IntervalTrigger(seconds=self.interval, timezone=timezone.utc),
+                               id=SWEEP_JOB_ID, name="poll running runs", replace_existing=True, coalesce=True,
+                               max_instances=1, misfire_grace_time=None)
         if not self.scheduler.running:
             self.scheduler.start()
-        log.info("poller started: following %d running run(s) every %.0f s", len(runs), self.interval)
+        log.info("poller started: following %d running run(s) every %.0f s", len(running), self.interval)
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop polling; with ``wait``, let ticks in flight finish (each is bounded by HTTP timeouts)."""
+        """Stop polling; with ``wait``, let polls in flight finish (each is bounded by HTTP timeouts)."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
+        self._pool.shutdown(wait=wait, cancel_futures=True)
 
     def is_following(self, run_id: int) -> bool:
-        return self.scheduler.get_job(scheduler_job_id(run_id)) is not None
+        """Whether the sweeps poll this run: derived from the database, it is RUNNING."""
+        run = self.store.get_run(run_id)
+        return run is not None and run.state == RunState.RUNNING
 
-    # Scheduling
-    def _schedule(self, run_id: int, *, first_in: float) -> None:
-        start = datetime.now(timezone.utc) + timedelta(seconds=first_in)
-        trigger = IntervalTrigger(seconds=self.interval, start_date=start, timezone=timezone.utc,
-                                  jitter=self.jitter or None)
-        self.scheduler.add_job(self._tick, trigger, args=[run_id], id=scheduler_job_id(run_id),
-                               name=f"poll run {run_id}", replace_existing=True, coalesce=True,
-                               max_instances=1, misfire_grace_time=None)
-
-    def _unschedule(self, run_id: int) -> None:
-        try:
-            self.scheduler.remove_job(scheduler_job_id(run_id))
-        except JobLookupError:
-            pass
+    # Sweeping
+    def sweep(self) -> None:
+        """One pass: read every RUNNING run with one query, then poll each due run once on the pool."""
+        now = time.monotonic()
+        runs = self.store.runs_in(RunState.RUNNING)
         with self._guard:
-            self._skip.pop(run_id, None)
+            due = [run for run in runs if self._not_before.get(run.id, 0.0) <= now]
+        shares = [due[start::POLL_THREADS] for start in range(POLL_THREADS)]  # one task per thread, not per run
+        for done in futures.as_completed([self._pool.submit(self._poll_each, share) for share in shares if share]):
+            done.result()
+
+    def _poll_each(self, runs: list[Run]) -> None:
+        for run in runs:
+            try:
+                with self._lock(run.id):
+                    self._poll(run.id, run)
+            except Exception:  # never let one run's bug stop the sweep; the next sweep tries again
+                log.exception("poll of run %s failed", run.id)
+
+    def _forget(self, run_id: int) -> None:
+        with self._guard:
+            for memory in (self._skip, self._not_before):
+                memory.pop(run_id, None)
             self._resumed.discard(run_id)
             self._root_stale.discard(run_id)
-
-    def _tick(self, run_id: int) -> None:
-        try:
-            self.poll_once(run_id)
-        except Exception:  # never let one run's bug stop the scheduler thread; the next tick tries again
-            log.exception("poll of run %s failed", run_id)
 
     def _lock(self, run_id: int) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(run_id, threading.Lock())
 
-    # One tick
+    # One poll
     def poll_once(self, run_id: int) -> None:
-        """One poll of one run: read the run, GET the job, post and record only what changed."""
+        """One poll of one run, read fresh from the database (what a sweep does for each run)."""
         with self._lock(run_id):
-            with self._guard:
-                skip = self._skip.get(run_id, 0)
-                if skip > 0:
-                    self._skip[run_id] = skip - 1
-                    return
-            run = self.store.get_run(run_id)
-            if run is None or run.state != RunState.RUNNING:
-                self._unschedule(run_id)
+            self._poll(run_id, self.store.get_run(run_id))
+
+    def _poll(self, run_id: int, run: Run | None) -> None:
+        """GET the job, post and record only what changed. Called with the run's lock held."""
+        with self._guard:
+            skip = self._skip.get(run_id, 0)
+            if skip > 0:
+                self._skip[run_id] = skip - 1
                 return
-            if run.reply_pending:
-                run = self._settle_pending_reply(run)
-                if run is None:
-                    return
-            if run.final_notice == "posting":
-                run = self._settle_pending_final(run)
-                if run is None:
-                    return
-            if run.final_notice in ("sent", "dm"):  # the notice is out; finish what the crash interrupted
-                self._complete(run)
+        if run is None or run.state != RunState.RUNNING:
+            self._forget(run_id)
+            return
+        if run.reply_pending:
+            run = self._settle_pending_reply(run)
+            if run is None:
                 return
-            try:
-                job: MigrationJob | None = self.graph.get_job(run.job_id)
-            except GraphNotFound:
-                job = None  # the job vanished: that ends the run too
-            except (GraphError, CredentialError) as error:
-                self._failed(run, error)
+        if run.final_notice == "posting":
+            run = self._settle_pending_final(run)
+            if run is None:
                 return
-            except Exception as error:  # a bug or an unexpected answer: treat like an outage, keep the log
-                log.exception("get job %s for run %s failed unexpectedly", run.job_id, run.id)
-                self._failed(run, error)
-                return
-            self._observe(run, job)
+        if run.final_notice in ("sent", "dm"):  # the notice is out; finish what the crash interrupted
+            self._complete(run)
+            return
+        try:
+            job: MigrationJob | None = self.graph.get_job(run.job_id)
+        except GraphNotFound:
+            job = None  # the job vanished: that ends the run too
+        except (GraphError, CredentialError) as error:
+            self._failed(run, error)
+            return
+        except Exception as error:  # a bug or an unexpected answer: treat like an outage, keep the log
+            log.exception("get job %s for run %s failed unexpectedly", run.job_id, run.id)
+            self._failed(run, error)
+            return
+        self._observe(run, job)
 
     def _observe(self, run: Run, job: MigrationJob | None) -> None:
         now = self.clock()
@@ -402,7 +412,7 @@ class Poller:
                              final_notice=run.final_notice, final_notice_ts=run.final_notice_ts,
                              users=run.note, requester_notified=dm_ok)
             log.info("run %s (job %s) finished: %s", run.id, run.job_id, outcome)
-        self._unschedule(run.id)
+        self._forget(run.id)
 
     def _tell_requester(self, run: Run, outcome: str, took: timedelta | None,
                         dm_detail: tuple[str, list[dict]] | None) -> bool:

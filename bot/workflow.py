@@ -213,13 +213,12 @@ class MigrationFlow:
                          parent_run_id=run.parent_run_id)
         if run.parent_run_id is not None:
             return self._attach(run, job, now)
+        self.tracker.follow(run.id)  # before RUNNING: the poller's first look waits until the root is posted
         run = self.store.update_run(run.id, state=RunState.RUNNING, job_name=job.name, started_at=now,
                                     last_status=job.status_label, last_message=job.message,
                                     last_job_update=job.last_updated, last_seen_change_at=now,
                                     posted_status=job.status_label, posted_message=job.message)
-        run = self._post_root(run, job, now)
-        self.tracker.follow(run.id)
-        return run
+        return self._post_root(run, job, now)
 
     def _attach(self, run: Run, job: MigrationJob, now: datetime) -> Run:
         """Graph accepted a cancel of a job that ``run``'s parent follows: say so in the parent's thread (the
@@ -264,11 +263,11 @@ class MigrationFlow:
                 if run.parent_run_id is not None:
                     self._attach(run, job, now)
                     continue
+                self.tracker.follow(run.id)
                 run = self.store.update_run(run.id, state=RunState.RUNNING, job_name=job.name, started_at=now,
                                             last_status=job.status_label, last_message=job.message,
                                             last_job_update=job.last_updated, last_seen_change_at=now)
                 self._post_root(run, job, now)
-                self.tracker.follow(run.id)
             else:
                 noun = blocks.words(run.action).noun.lower()
                 self.store.transition(run.id, RunState.STARTING, RunState.NOT_STARTED, finished_at=self.clock(),

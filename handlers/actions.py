@@ -27,7 +27,7 @@ def _job_id(action: dict) -> str | None:
         return None
 
 
-def register(app: App, *, flow: MigrationFlow, approvals: Approvals, workers: Workers) -> None:
+def register(app: App, *, flow: MigrationFlow, approvals: Approvals, workers: Workers, prompt: Workers) -> None:
     def approve(ack: Ack, body: dict, action: dict) -> None:
         ack()
         run_id = _run_id(action)
@@ -38,8 +38,8 @@ def register(app: App, *, flow: MigrationFlow, approvals: Approvals, workers: Wo
         ack()
         run_id = _run_id(action)
         if run_id is not None:
-            approvals.open_reject(run_id, body["user"]["id"], body["trigger_id"], body["channel"]["id"],
-                                  body["container"]["message_ts"])
+            prompt.submit(approvals.open_reject, run_id, body["user"]["id"], body["trigger_id"],
+                          body["channel"]["id"], body["container"]["message_ts"])
 
     def opener(job_action: str):
         """A button that opens the ``job_action`` confirmation for the job in its value: with the click's fresh
@@ -61,11 +61,11 @@ def register(app: App, *, flow: MigrationFlow, approvals: Approvals, workers: Wo
             team_id = (body.get("team") or {}).get("id")
             place = flow.policy.check_place(team_id, channel_id)
             if not place.allowed:
-                flow.tell_user(channel_id, user_id, f":no_entry: {place.reason}")
+                workers.submit(flow.tell_user, channel_id, user_id, f":no_entry: {place.reason}")
                 return
             request = SlashRequest(user_id=user_id, channel_id=channel_id, team_id=team_id,
                                    trigger_id=body["trigger_id"], response_url=body.get("response_url"))
-            flow.open_confirmation(request, job_id, action=job_action)
+            prompt.submit(flow.open_confirmation, request, job_id, action=job_action)
 
         return open_modal
 

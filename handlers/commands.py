@@ -29,11 +29,11 @@ def slash_request(command: dict) -> SlashRequest:
 
 
 def register(app: App, *, flow: MigrationFlow, policy: Policy, reports: Reports, whoami: Whoami,
-             workers: Workers) -> None:
+             workers: Workers, prompt: Workers) -> None:
     def open_modal(ack: Ack, command: dict, parsed: ParsedCommand) -> None:
-        """migrate / validate / cancel: the loading modal opens here, while the trigger_id is fresh."""
+        """migrate / validate / cancel: the loading modal opens on the prompt pool while the trigger_id is fresh."""
         ack()
-        flow.open_confirmation(slash_request(command), parsed.job_id, action=parsed.kind)
+        prompt.submit(flow.open_confirmation, slash_request(command), parsed.job_id, action=parsed.kind)
 
     def status(ack: Ack, command: dict, parsed: ParsedCommand) -> None:
         ack()

@@ -21,7 +21,7 @@ from bot import blocks as root_blocks
 from bot.auth import StaticToken
 from bot.errors import CredentialError
 from bot.graph import GraphClient
-from bot.poller import FINAL_EVENT, UPDATE_EVENT, Poller, scheduler_job_id
+from bot.poller import FINAL_EVENT, SWEEP_JOB_ID, UPDATE_EVENT, Poller
 from bot.simulator import GraphSimulator, SimClock
 from bot.slack_standin import SlackStandIn
 from bot.slack_standin.api import DEFAULT_SCOPES
@@ -608,10 +608,10 @@ def test_real_scheduler_resumes_from_the_database_follows_new_runs_and_removes_f
     world.standin.wait_for("chat.postMessage", count=2, timeout=5,
                            predicate=lambda c: c.args.get("channel") == REQUESTER)
     deadline = time.monotonic() + 5
-    while poller.scheduler.get_jobs() and time.monotonic() < deadline:
+    while any(poller.is_following(run.id) for run in (resumed, followed)) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert poller.scheduler.get_jobs() == []
-    assert poller.scheduler.get_job(scheduler_job_id(resumed.id)) is None
+    assert [job.id for job in poller.scheduler.get_jobs()] == [SWEEP_JOB_ID]  # one sweep, nothing per run
     for run in (resumed, followed):
+        assert not poller.is_following(run.id)
         assert world.store.get_run(run.id).state == RunState.FINISHED
         assert len(world.finals(run)) == 1
