@@ -30,8 +30,13 @@ def _ask(action: str) -> tuple[str, str, str, str]:
     return _ASK.get(action, _ASK["migrate"])
 
 
+_SUMMARY_FIELDS = frozenset({"Job", "Job id", "Status", "Source tenant", "Target tenant", "Workloads",
+                             "Cutover not before"})
+
+
 def _summary(job: MigrationJob, requester_id: str, reason: str, action: str = "migrate") -> list[dict]:
-    pairs = [("Requested by", user(requester_id)), *job_fields(job)[:9]]
+    pairs = [("Requested by", user(requester_id)),
+             *((label, value) for label, value in job_fields(job) if label in _SUMMARY_FIELDS)]
     head = "Approval needed" if action == "migrate" else f"Approval needed to {action}"
     return [
         {"type": "header", "text": plain(f"{head}: {truncate(job.name, 120)}", 150)},

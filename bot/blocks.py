@@ -8,6 +8,7 @@ from datetime import datetime
 
 from bot.errors import GraphError
 from bot.jobs import NOT_CANCELLABLE, Eligibility, JobStatus, MigrationJob
+from bot.messages import describe_graph_error
 from bot.mrkdwn import date, escape, plain, safe, truncate, user
 
 CONFIRM_CALLBACK = "migrate_confirm"
@@ -243,8 +244,6 @@ def error_modal(ctx: ModalContext, title: str, message: str, next_step: str) -> 
 
 
 def graph_error_modal(ctx: ModalContext, error: GraphError) -> dict:
-    from bot.messages import describe_graph_error
-
     title, next_step = describe_graph_error(error)
     detail = error.info.message
     if error.correlation():
