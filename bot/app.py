@@ -40,6 +40,7 @@ WORKER_THREADS = 16  # Graph calls and posting after an ack
 PROMPT_THREADS = 8  # views.open with a fresh trigger_id: never queued behind Graph
 HTTP_THREADS = 32
 APPROVAL_SWEEP_SECONDS = 60
+STARTING_GRACE = timedelta(minutes=5)  # longer than any Graph action call with its re-read and retries
 
 
 def build_slack_client(settings: Settings) -> WebClient:
@@ -118,11 +119,21 @@ class MigrateBot:
         """Start background work: the poller resumes every unfinished run from the database, and
         overdue approval requests are expired every minute."""
         self.tracker.start()
-        self.workers.submit(self.flow.reconcile_interrupted)
+        self.workers.submit(self.policy.groups.warm, self.settings.migrators_usergroup,
+                            self.settings.approvers_usergroup)
+        started = self.flow.clock()
+        self.workers.submit(self.flow.reconcile_interrupted, started_before=started)
+        self.tracker.scheduler.add_job(self._reconcile_unsettled, "interval", seconds=APPROVAL_SWEEP_SECONDS,
+                                       id="reconcile-starting", replace_existing=True, coalesce=True,
+                                       max_instances=1)
         self.tracker.scheduler.add_job(self.approvals.expire_overdue, "interval", seconds=APPROVAL_SWEEP_SECONDS,
                                        id="expire-approvals", replace_existing=True, coalesce=True,
                                        max_instances=1)
         self.health.schedule(self.tracker.scheduler)  # daily silent refresh of the admin credential
+
+    def _reconcile_unsettled(self) -> None:
+        """Runs whose Graph action had an unclear outcome: settle them once no live call can still be running."""
+        self.flow.reconcile_interrupted(started_before=self.flow.clock() - STARTING_GRACE)
 
     def close(self) -> None:
         """Stop polling and background work, then close the Graph and credential HTTP clients."""

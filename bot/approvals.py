@@ -33,6 +33,8 @@ from bot.workflow import MigrationFlow, command_for
 
 log = logging.getLogger(__name__)
 
+UNPOSTED_REQUEST_GRACE = timedelta(minutes=10)
+
 
 class Approvals:
     """Posts approval requests and applies Approve / Reject clicks and expiry to them."""
@@ -128,10 +130,11 @@ class Approvals:
                                        f"longer be {words(run.action).can}: {escape(eligibility.reason)}",
                                        eligibility.next_step)
                 return None
-            return self.flow.launch(self.store.get_run(run.id) or run, actor=user_id)
+            return self.flow.launch(self.store.get_run(run.id) or run, actor=user_id, before=job)
         except GraphActionOutcomeUnknown as error:
-            self._finish_unstarted(run, user_id, f":warning: {escape(str(error))}",
-                                   f"Check the job's status with `/migrate status {run.job_id}` before trying again.")
+            self._show(run, f":warning: Approved by {user(user_id)}, but Microsoft Graph did not confirm the action. "
+                            "I'll read the job again in a few minutes and follow it here if it started.")
+            self.flow.keep_unsettled(run, error)
             return None
         except (GraphThrottled, GraphUnavailable) as error:
             self._back_to_pending(run, user_id, error)
@@ -183,9 +186,11 @@ class Approvals:
     def expire_overdue(self) -> int:
         """Expire pending requests older than ``APPROVAL_TTL_HOURS``; returns how many."""
         expired = 0
-        cutoff = self.clock() - self.ttl
+        now = self.clock()
         for run in self.store.runs_in(RunState.PENDING):
-            if run.created_at <= cutoff and self._expire(run):
+            # A request whose message never got posted (a crash in between) reserves the job for no one to see.
+            unposted = run.root_ts is None and run.created_at <= now - UNPOSTED_REQUEST_GRACE
+            if (run.created_at <= now - self.ttl or unposted) and self._expire(run):
                 expired += 1
         return expired
 
@@ -265,7 +270,8 @@ class Approvals:
             self.slack.chat_update(channel=run.channel_id, ts=run.root_ts, text=text, blocks=blocks)
         except (GraphError, CredentialError, SlackApiError):
             # The buttons can't be restored: close the request rather than leave it pending and unclickable.
-            self.store.transition(run.id, RunState.PENDING, RunState.NOT_STARTED, finished_at=self.clock())
+            if not self.store.transition(run.id, RunState.PENDING, RunState.NOT_STARTED, finished_at=self.clock()):
+                return  # another approver took it meanwhile: their message stands
             self._show(fresh, ":warning: Approved, but Microsoft Graph was unavailable and nothing was started. "
                               f"Run `{command_for(run.action, run.job_id)}` again to make a new request.")
             self.flow.tell_user(run.channel_id, approver_id, action_refusal_text(run.action, error, run.job_id))

@@ -6,9 +6,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     ConfigDict,
@@ -108,6 +109,14 @@ NOT_CANCELLABLE = MIGRATION_TERMINAL | frozenset(
 )
 
 
+def _as_utc(moment: datetime | None) -> datetime | None:
+    """Graph sends UTC; a timestamp without an offset is read as UTC, never as the server's local time."""
+    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
+
+
+UtcTime = Annotated[datetime | None, AfterValidator(_as_utc)]
+
+
 class _GraphModel(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
 
@@ -146,7 +155,7 @@ class MigrationTask(_GraphModel):
     """One user of a job (the ``users`` collection)."""
 
     id: str
-    last_updated: datetime | None = Field(None, validation_alias=AliasChoices("lastUpdatedDateTime", "last_updated"))
+    last_updated: UtcTime = Field(None, validation_alias=AliasChoices("lastUpdatedDateTime", "last_updated"))
     current_status: list[ServiceStatusDetails] = Field(
         default_factory=list, validation_alias=AliasChoices("currentStatus", "current_status")
     )
@@ -168,12 +177,12 @@ class MigrationJob(_GraphModel):
     message: str | None = None
     source_tenant_id: str | None = Field(None, validation_alias=AliasChoices("sourceTenantId", "source_tenant_id"))
     target_tenant_id: str | None = Field(None, validation_alias=AliasChoices("targetTenantId", "target_tenant_id"))
-    complete_after: datetime | None = Field(
+    complete_after: UtcTime = Field(
         None, validation_alias=AliasChoices("completeAfterDateTime", "complete_after")
     )
     created_by: str | None = Field(None, validation_alias=AliasChoices("createdBy", "created_by"))
-    created_at: datetime | None = Field(None, validation_alias=AliasChoices("createdDateTime", "created_at"))
-    last_updated: datetime | None = Field(
+    created_at: UtcTime = Field(None, validation_alias=AliasChoices("createdDateTime", "created_at"))
+    last_updated: UtcTime = Field(
         None, validation_alias=AliasChoices("lastUpdatedDateTime", "last_updated")
     )
     workloads: list[str] = Field(default_factory=list)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+
+from bot.slack_io import slack_error
 
 log = logging.getLogger(__name__)
 
@@ -23,21 +25,41 @@ class UsergroupMembers:
         self._clock = clock
         self._cache: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
+        self._refreshing: set[str] = set()
 
     def members(self, group_id: str) -> frozenset[str]:
-        """The group's user ids; on a Slack error the last known members (or none) are used."""
+        """The group's user ids. Only the very first lookup of a group waits for Slack: once known, a stale
+        list is served while one background refresh runs, so a click never waits on this Tier-2 method."""
         with self._lock:
             cached = self._cache.get(group_id)
-        if cached and self._clock() - cached[0] < self._ttl:
-            return cached[1]
+            stale = cached is not None and self._clock() - cached[0] >= self._ttl
+            refresh = stale and group_id not in self._refreshing
+            if refresh:
+                self._refreshing.add(group_id)
+        if cached is None:
+            return self._fetch(group_id)
+        if refresh:
+            threading.Thread(target=self._fetch, args=(group_id,), name=f"usergroup-{group_id}", daemon=True).start()
+        return cached[1]
+
+    def warm(self, *group_ids: str | None) -> None:
+        """Look the groups up now (at start), so that no person's first click waits for Slack."""
+        for group_id in filter(None, group_ids):
+            self._fetch(group_id)
+
+    def _fetch(self, group_id: str) -> frozenset[str]:
         try:
             response = self._slack.usergroups_users_list(usergroup=group_id)
             users = frozenset(response.get("users") or [])
-        except SlackApiError as error:
-            log.warning("usergroups.users.list %s failed: %s", group_id, error.response.get("error"))
+        except (SlackApiError, OSError) as error:
+            log.warning("usergroups.users.list %s failed: %s", group_id, slack_error(error))
+            with self._lock:
+                self._refreshing.discard(group_id)
+                cached = self._cache.get(group_id)
             return cached[1] if cached else frozenset()
         with self._lock:
             self._cache[group_id] = (self._clock(), users)
+            self._refreshing.discard(group_id)
         return users
 
 
@@ -60,7 +82,6 @@ class Policy:
     approvers: frozenset[str] = frozenset()
     approvers_group: str | None = None
     allow_self_approval: bool = False
-    _warned: set[str] = field(default_factory=set)
 
     def check_place(self, team_id: str | None, channel_id: str | None) -> Decision:
         """Workspace and channel checks: no network."""

@@ -28,12 +28,19 @@ def tell_user(slack: WebClient, *, channel_id: str, user_id: str, text: str,
     try:
         slack.chat_postEphemeral(channel=channel_id, user=user_id, text=text, blocks=blocks)
         return
-    except SlackApiError as error:
-        log.info("chat.postEphemeral failed (%s); sending a DM", error.response.get("error"))
+    except (SlackApiError, OSError) as error:
+        log.info("chat.postEphemeral failed (%s); sending a DM", slack_error(error))
     try:
         slack.chat_postMessage(channel=user_id, text=text, blocks=blocks)
-    except SlackApiError as error:
-        log.error("could not reach %s at all: %s", user_id, error.response.get("error"))
+    except (SlackApiError, OSError) as error:
+        log.error("could not reach %s at all: %s", user_id, slack_error(error))
+
+
+def slack_error(error: Exception) -> str:
+    """Slack's error code, or the kind of network failure (after slack_sdk's own retries gave up)."""
+    if isinstance(error, SlackApiError):
+        return str(error.response.get("error"))
+    return type(error).__name__
 
 
 def permalink(slack: WebClient, channel_id: str, ts: str | None) -> str:
@@ -43,6 +50,6 @@ def permalink(slack: WebClient, channel_id: str, ts: str | None) -> str:
             link = slack.chat_getPermalink(channel=channel_id, message_ts=ts).get("permalink")
             if link:
                 return f"<{link}|the thread>"
-        except SlackApiError as error:
-            log.info("chat.getPermalink failed: %s", error.response.get("error"))
+        except (SlackApiError, OSError) as error:
+            log.info("chat.getPermalink failed: %s", slack_error(error))
     return f"the thread in <#{channel_id}>"

@@ -294,9 +294,15 @@ class Store:
         except IntegrityError:
             existing = self.active_run_for(fields["job_id"], lane=fields.get("action") or "migrate")
             if existing is None:  # the other one finished in between: try once more
-                with self.session() as session:
-                    run = Run(**fields)
-                    session.add(run)
+                try:
+                    with self.session() as session:
+                        run = Run(**fields)
+                        session.add(run)
+                except IntegrityError:
+                    existing = self.active_run_for(fields["job_id"], lane=fields.get("action") or "migrate")
+                    if existing is None:
+                        raise
+                    raise JobBusy(existing) from None
                 return run
             raise JobBusy(existing) from None
         return run

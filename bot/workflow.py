@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks
 from bot.blocks import ModalContext
-from bot.errors import CredentialError, GraphError
+from bot.errors import CredentialError, GraphActionOutcomeUnknown, GraphError
 from bot.graph import GraphClient
 from bot.jobs import ACTION_EFFECTS, MigrationJob, eligibility_for
 from bot.messages import action_refusal_text
@@ -170,11 +170,24 @@ class MigrationFlow:
                          approval_required=False, action=run.action, parent_run_id=run.parent_run_id)
         try:
             return self.launch(run, actor=ctx.user_id)
+        except GraphActionOutcomeUnknown as error:
+            self.keep_unsettled(run, error)
+            return None
         except (GraphError, CredentialError) as error:
             self.store.transition(run.id, RunState.STARTING, RunState.NOT_STARTED, note=str(error),
                                   finished_at=self.clock())
             self.tell_user(ctx.channel_id, run.requester_id, action_refusal_text(run.action, error, run.job_id))
             return None
+
+    def keep_unsettled(self, run: Run, error: GraphActionOutcomeUnknown) -> None:
+        """Graph neither confirmed nor refused the action and the job could not be read back: the run stays in
+        STARTING, so the job stays blocked, and :meth:`reconcile_interrupted` settles it from the job's status."""
+        self.store.update_run(run.id, note=str(error))
+        noun = blocks.words(run.action).noun.lower()
+        self.tell_user(run.channel_id, run.requester_id,
+                       f":warning: Microsoft Graph did not confirm the {noun} of `{escape(run.job_id)}` and the job "
+                       "could not be read back, so it may or may not have started. I'll read the job again in a few "
+                       "minutes and follow it if it started; until then the job stays reserved.")
 
     def create_run(self, ctx: ModalContext, reason: str, state: RunState) -> Run:
         """Record a request for ``ctx.action``. A cancel of a job that a RUNNING run follows is attached to that
@@ -188,7 +201,7 @@ class MigrationFlow:
                                      action=ctx.action, parent_run_id=parent.id if parent else None,
                                      job_name=parent.job_name if parent else "")
 
-    def launch(self, run: Run, *, actor: str) -> Run:
+    def launch(self, run: Run, *, actor: str, before: MigrationJob | None = None) -> Run:
         """Call the run's action (``migrate``, ``validate`` or ``cancel``) for a run in STARTING, record and
         announce it, hand it to the poller (an attached cancel is followed by its parent run instead).
 
@@ -199,7 +212,7 @@ class MigrationFlow:
                 "cancel": self.graph.cancel_job}[run.action]
         event = f"{run.action}_called"
         try:
-            result = call(run.job_id)
+            result = call(run.job_id, before=before)
         except (GraphError, CredentialError) as error:
             self.store.audit(event, job_id=run.job_id, run_id=run.id, actor=actor,
                              graph_request_id=getattr(error, "request_id", None), outcome="refused",
@@ -213,12 +226,17 @@ class MigrationFlow:
                          parent_run_id=run.parent_run_id)
         if run.parent_run_id is not None:
             return self._attach(run, job, now)
+        return self._run(run, job, now)
+
+    def _run(self, run: Run, job: MigrationJob, now: datetime) -> Run:
+        """STARTING → RUNNING with what Graph just said, then the root message; the poller takes over."""
         self.tracker.follow(run.id)  # before RUNNING: the poller's first look waits until the root is posted
-        run = self.store.update_run(run.id, state=RunState.RUNNING, job_name=job.name, started_at=now,
-                                    last_status=job.status_label, last_message=job.message,
-                                    last_job_update=job.last_updated, last_seen_change_at=now,
-                                    posted_status=job.status_label, posted_message=job.message)
-        return self._post_root(run, job, now)
+        if not self.store.transition(run.id, RunState.STARTING, RunState.RUNNING, job_name=job.name, started_at=now,
+                                     last_status=job.status_label, last_message=job.message,
+                                     last_job_update=job.last_updated, last_seen_change_at=now,
+                                     posted_status=job.status_label, posted_message=job.message):
+            return self.store.get_run(run.id) or run  # settled elsewhere meanwhile
+        return self._post_root(self.store.get_run(run.id) or run, job, now)
 
     def _attach(self, run: Run, job: MigrationJob, now: datetime) -> Run:
         """Graph accepted a cancel of a job that ``run``'s parent follows: say so in the parent's thread (the
@@ -246,14 +264,17 @@ class MigrationFlow:
                               outcome=job.status_label, **fields)
         return self.store.get_run(run.id) or run
 
-    def reconcile_interrupted(self) -> None:
-        """Settle runs a crash left in STARTING (the bot died around the Graph action): read the job and
-        follow it when the action took effect, else close the run and tell the requester."""
+    def reconcile_interrupted(self, started_before: datetime) -> None:
+        """Settle runs left in STARTING since before ``started_before`` (the bot died around the Graph action, or
+        Graph's answer was unclear): read the job and follow it when the action took effect, else close the run
+        and tell the requester. Younger runs may still be in a live ``launch`` and are left alone."""
         for run in self.store.runs_in(RunState.STARTING):
+            if (run.decided_at or run.created_at) >= started_before:
+                continue
             try:
                 job = self.graph.get_job(run.job_id)
             except (GraphError, CredentialError) as error:
-                log.warning("run %s left in STARTING; job unreadable (%s): will retry at next start", run.id, error)
+                log.warning("run %s left in STARTING; job unreadable (%s): will try again", run.id, error)
                 continue
             event = f"{run.action}_reconciled"
             if self._took_effect(run, job):
@@ -263,20 +284,18 @@ class MigrationFlow:
                 if run.parent_run_id is not None:
                     self._attach(run, job, now)
                     continue
-                self.tracker.follow(run.id)
-                run = self.store.update_run(run.id, state=RunState.RUNNING, job_name=job.name, started_at=now,
-                                            last_status=job.status_label, last_message=job.message,
-                                            last_job_update=job.last_updated, last_seen_change_at=now)
-                self._post_root(run, job, now)
+                self._run(run, job, now)
             else:
                 noun = blocks.words(run.action).noun.lower()
-                self.store.transition(run.id, RunState.STARTING, RunState.NOT_STARTED, finished_at=self.clock(),
-                                      note=f"interrupted before Graph accepted the {run.action}")
+                if not self.store.transition(run.id, RunState.STARTING, RunState.NOT_STARTED,
+                                             finished_at=self.clock(),
+                                             note=f"interrupted before Graph accepted the {run.action}"):
+                    continue
                 self.store.audit(event, job_id=run.job_id, run_id=run.id, outcome="not_started",
                                  status=job.status_label)
                 self.tell_user(run.channel_id, run.requester_id,
-                               f":warning: The bot restarted while starting the {noun} of *{escape(job.name)}*; "
-                               f"Graph shows it did not start (status `{escape(job.status_label)}`). "
+                               f":warning: The {noun} of *{escape(job.name)}* was interrupted (a restart or an "
+                               f"unclear answer from Graph); Graph shows it did not start (status `{escape(job.status_label)}`). "
                                f"Run `{command_for(run.action, run.job_id)}` again when you are ready.")
 
     @staticmethod
@@ -299,6 +318,9 @@ class MigrationFlow:
             posted = self.slack.chat_postMessage(channel=run.channel_id, text=text, blocks=root_blocks,
                                                  unfurl_links=False, unfurl_media=False)
             return self.store.update_run(run.id, root_ts=posted["ts"])
+        except OSError as error:  # no answer after slack_sdk's retries: the poller posts the root on its next look
+            log.warning("root message for run %s: no answer from Slack (%s)", run.id, type(error).__name__)
+            return run
         except SlackApiError as error:
             code = error.response.get("error")
             log.warning("root message for run %s failed: %s", run.id, code)

@@ -240,3 +240,25 @@ def test_audit_export_filters_and_json(make_world):
     out = io.StringIO()
     audit_command(argparse.Namespace(job=None, since=None, format="json"), world.bot_settings, out=out)
     assert [e["event"] for e in json.loads(out.getvalue())] == [r["event"] for r in rows]
+
+
+def test_unclear_migrate_outcome_keeps_the_job_reserved_until_the_job_is_read_again(make_world):
+    world = make_world()
+    run = request_approval(world)
+    world.sim.inject_fault("lost", path_contains="/migrate", delay=0.5)  # applied, then 504 after 0.5 s
+    world.sender.block_action(CHANNEL, run.root_ts, APPROVE_ACTION, user_id=APPROVER)
+    world.wait_until(lambda: world.sim.count("POST", "/migrate") == 1, what="migrate sent")
+    world.sim.inject_fault("503", method="GET", count=None, retry_after=0.05)  # ... and the job can't be re-read
+    world.wait_until(lambda: any("may or may not have started" in t for t in texts_for(world, REQUESTER)),
+                     what="requester told")
+    assert world.run_for(JOB).state == RunState.STARTING  # not closed: it may be running
+    assert "did not confirm" in json.dumps(world.slack.message(CHANNEL, run.root_ts).blocks)
+    world.sender.slash_command(JOB, user_id=APPROVER, channel_id=CHANNEL)
+    world.wait_until(lambda: any("already has" in t for t in texts_for(world, APPROVER)), what="job reserved")
+
+    world.sim.clear_faults()
+    world.bot.flow.reconcile_interrupted(started_before=world.bot.flow.clock() + timedelta(seconds=1))
+    run = world.run_for(JOB)
+    assert run.state == RunState.RUNNING and world.bot.tracker.is_following(run.id)
+    assert world.sim.count("POST", "/migrate") == 1
+    assert [r["event"] for r in audit_rows(world)][-1] == "migrate_reconciled"

@@ -104,3 +104,13 @@ def test_only_documented_statuses_are_migratable(status, allowed):
     assert verdict.reason
     if not allowed:
         assert verdict.next_step
+
+
+def test_timestamps_without_offset_are_utc():
+    parsed = job(lastUpdatedDateTime="2026-07-09T08:41:10", completeAfterDateTime="2026-07-20T22:00:00",
+                 createdDateTime="2026-07-01T08:00:05.1234567")
+    for moment in (parsed.last_updated, parsed.complete_after, parsed.created_at):
+        assert moment.utcoffset() == timedelta(0)
+    assert parsed.last_updated == datetime(2026, 7, 9, 8, 41, 10, tzinfo=timezone.utc)
+    task = MigrationTask.model_validate({"id": "u1", "lastUpdatedDateTime": "2026-07-21T03:12:44"})
+    assert task.last_updated.tzinfo is not None

@@ -1,6 +1,10 @@
 """Authorization rules, with user groups resolved through a real Slack Web API client."""
 
+import threading
+import time
+
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.policy import Policy, UsergroupMembers
 
@@ -47,21 +51,32 @@ def test_approvers_and_self_approval():
     assert p.approver_mentions() == "<!subteam^SA> <@U1> <@U2>"
 
 
-def test_group_cache_and_slack_failure_fallback():
+def test_group_members_are_cached_and_refreshed_in_the_background():
     calls = []
     now = [0.0]
+    answered = threading.Event()
 
     class Client(WebClient):
         def usergroups_users_list(self, **kwargs):
             calls.append(kwargs)
-            if len(calls) == 2:
-                from slack_sdk.errors import SlackApiError
-                raise SlackApiError("ratelimited", {"ok": False, "error": "ratelimited"})
-            return {"ok": True, "users": ["UG"]}
+            try:
+                if len(calls) == 2:
+                    raise SlackApiError("ratelimited", {"ok": False, "error": "ratelimited"})
+                return {"ok": True, "users": ["UG"] if len(calls) < 3 else ["UG", "UNEW"]}
+            finally:
+                answered.set()
 
     groups = UsergroupMembers(Client(token="xoxb-test"), ttl=60, clock=lambda: now[0])
-    assert groups.members("S1") == {"UG"}
+    assert groups.members("S1") == {"UG"} and len(calls) == 1  # the first lookup waits for Slack
     assert groups.members("S1") == {"UG"} and len(calls) == 1  # cached
     now[0] = 61
-    assert groups.members("S1") == {"UG"} and len(calls) == 2  # Slack failed: last known members
-    assert groups.members("S1") == {"UG"} and len(calls) == 3
+    answered.clear()
+    assert groups.members("S1") == {"UG"}  # stale: served at once, refreshed in the background
+    assert answered.wait(5) and len(calls) == 2  # ... which failed (429): the last known members stay
+    answered.clear()
+    assert groups.members("S1") == {"UG"}
+    assert answered.wait(5)
+    deadline = time.monotonic() + 5
+    while groups.members("S1") != {"UG", "UNEW"} and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert groups.members("S1") == {"UG", "UNEW"} and len(calls) == 3

@@ -50,8 +50,13 @@ def test_concurrent_claims_have_one_winner(store):
 
 
 def test_times_come_back_as_utc(store):
-    run = new_run(store)
-    assert store.get_run(run.id).created_at.tzinfo is not None
+    from datetime import datetime, timedelta, timezone
+
+    started = datetime(2026, 7, 1, 10, 0, tzinfo=timezone(timedelta(hours=2)))  # stored from another offset
+    run = new_run(store, started_at=started)
+    read = store.get_run(run.id)
+    assert read.created_at == run.created_at and read.created_at.utcoffset() == timedelta(0)
+    assert read.started_at == started and read.started_at.utcoffset() == timedelta(0)
 
 
 def test_audit_is_append_only(store):

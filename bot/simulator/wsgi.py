@@ -33,8 +33,8 @@ OPERATIONS = ("getRoot", "list", "create", "get", "update", "delete", "validate"
               "listTasks", "getTask", "cancelTask")
 #: Fault kinds for :meth:`GraphSimulator.inject_fault`.
 #: ``429``/``500``/``503``/``504`` answer that error and leave the state untouched; ``slow`` applies the request,
-#: then waits ``delay`` real seconds before answering; ``lost`` applies the request, then answers 504 (the
-#: caller can't tell whether it worked).
+#: then waits ``delay`` real seconds before answering; ``lost`` applies the request, then (after ``delay``, if
+#: given) answers 504 (the caller can't tell whether it worked).
 FAULT_KINDS = ("429", "500", "503", "504", "slow", "lost")
 
 _FAULT_ERRORS = {
@@ -301,6 +301,7 @@ class GraphSimulator:
             if fault is not None and fault.kind == "slow":
                 time.sleep(fault.delay or 0)
             elif fault is not None and fault.kind == "lost":
+                time.sleep(fault.delay or 0)
                 status, code, message = _FAULT_ERRORS["504"]
                 response = _error(status, code, message, request_id, client_request_id, self.clock.now())
         record.status = response.status
