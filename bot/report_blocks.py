@@ -17,6 +17,7 @@ from bot.status_blocks import (
     code,
     duration,
     failed_user_blocks,
+    pack_sections,
     workload_blocks,
 )
 from bot.store import Run, RunState
@@ -115,16 +116,7 @@ def run_list(*, runs: list[tuple[Run, str]], total: int, now: datetime,
     for title, items in groups:
         if not items:
             continue
-        lines = [f"*{title}* ({len(items)})"] + [_run_line(run, where, now) for run, where in items]
-        current = ""
-        for line in lines:  # keep each section under the 3000-character limit
-            if current and len(current) + 1 + len(line) > 2900:
-                blocks.append(section(current))
-                current = line
-            else:
-                current = f"{current}\n{line}" if current else line
-        if current:
-            blocks.append(section(current))
+        blocks += pack_sections(f"*{title}* ({len(items)})", [_run_line(run, where, now) for run, where in items])
     if total > len(runs):
         blocks.append(context(f"…and {total - len(runs)} more (older) not shown: the {len(runs)} most recent are "
                               "listed, waiting and running ones first."))

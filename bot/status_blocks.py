@@ -298,7 +298,7 @@ def failed_user_blocks(summary: TaskSummary, limit: int, label: str = "Users wit
     items = [failed_user_lines(u) for u in shown]
     if more > 0:
         items.append(f"…and {more} more users with errors (see the batch in the Microsoft 365 admin center).")
-    return _pack(title, items)
+    return pack_sections(title, items)
 
 
 def failed_user_lines(user_: FailedUser) -> str:
@@ -315,7 +315,7 @@ def failed_user_lines(user_: FailedUser) -> str:
     return "\n".join(lines)
 
 
-def _pack(title: str, items: list[str]) -> list[dict]:
+def pack_sections(title: str, items: list[str]) -> list[dict]:
     """Sections of whole items, each section under the 3000-character limit."""
     blocks: list[dict] = []
     current = title
