@@ -269,15 +269,7 @@ def migrate_eligibility(job: MigrationJob, now: datetime) -> Eligibility:
                            f"Follow it with `/migrate status {job.id}`.")
     if status is JobStatus.COMPLETED:
         return Eligibility(False, "The job already completed with no errors.", "Nothing is left to migrate.")
-    if status in (JobStatus.CANCELLED, JobStatus.PENDING_CANCEL):
-        return Eligibility(False, "The job was cancelled.", "Create a new batch for these users.")
-    if status in (JobStatus.PENDING_DELETE, JobStatus.DELETED):
-        return Eligibility(False, "The job is being deleted.", "Create a new batch for these users.")
-    return Eligibility(
-        False,
-        f"Graph reports a status this bot does not know ({job.status_label}).",
-        "Check the job in the Microsoft 365 admin center.",
-    )
+    return _gone_or_unknown(job)
 
 
 def _days(age: timedelta) -> str:
@@ -345,12 +337,7 @@ def validate_eligibility(job: MigrationJob, now: datetime) -> Eligibility:
                            f"Retry the users who did not finish with `/migrate {job.id}`.")
     if status is JobStatus.COMPLETED:
         return Eligibility(False, "The job already completed with no errors.", "Nothing is left to validate.")
-    if status in (JobStatus.CANCELLED, JobStatus.PENDING_CANCEL):
-        return Eligibility(False, "The job was cancelled.", "Create a new batch for these users.")
-    if status in (JobStatus.PENDING_DELETE, JobStatus.DELETED):
-        return Eligibility(False, "The job is being deleted.", "Create a new batch for these users.")
-    return Eligibility(False, f"Graph reports a status this bot does not know ({job.status_label}).",
-                       "Check the job in the Microsoft 365 admin center.")
+    return _gone_or_unknown(job)
 
 
 def cancel_eligibility(job: MigrationJob, now: datetime) -> Eligibility:
@@ -393,3 +380,13 @@ def eligibility_for(action: str, job: MigrationJob, now: datetime) -> Eligibilit
     if action == "cancel":
         return cancel_eligibility(job, now)
     return migrate_eligibility(job, now)
+
+
+def _gone_or_unknown(job: MigrationJob) -> Eligibility:
+    """The verdict, whatever the action, for a cancelled or deleted job or a status this bot does not know."""
+    if job.status in (JobStatus.CANCELLED, JobStatus.PENDING_CANCEL):
+        return Eligibility(False, "The job was cancelled.", "Create a new batch for these users.")
+    if job.status in (JobStatus.PENDING_DELETE, JobStatus.DELETED):
+        return Eligibility(False, "The job is being deleted.", "Create a new batch for these users.")
+    return Eligibility(False, f"Graph reports a status this bot does not know ({job.status_label}).",
+                       "Check the job in the Microsoft 365 admin center.")
