@@ -52,7 +52,7 @@ from bot.jobs import (
     MigrationJob,
     MigrationTask,
 )
-from bot.slack_io import permalink
+from bot.slack_io import Unanswered, find_root, permalink, post_root
 from bot.store import Run, RunState, Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -436,16 +436,27 @@ class Poller:
     def _post_root(self, run: Run, status: str, message: str, now: datetime) -> tuple[Run, str | None]:
         """The root message could not be posted when the run started: try again, with the current status.
         Returns the run and, when it failed, Slack's error code."""
+        if run.root_pending:  # an earlier post got no answer: it may be in the channel already
+            try:
+                found = find_root(self.slack, channel_id=run.channel_id, run_id=run.id,
+                                  since=run.created_at.timestamp() - 1)
+            except Unanswered as error:
+                return run, str(error)
+            if found:
+                return self.store.update_run(run.id, root_ts=found, root_pending=False), None
+        else:
+            run = self.store.update_run(run.id, root_pending=True)
         text, blocks = self._root(run, status, message, now)
         try:
-            response = self.slack.chat_postMessage(channel=run.channel_id, text=text, blocks=blocks,
-                                                   unfurl_links=False, unfurl_media=False)
+            ts = post_root(self.slack, channel_id=run.channel_id, run_id=run.id, text=text, blocks=blocks)
+        except Unanswered as error:
+            return run, str(error)
         except Exception as error:
             code = _slack_error(error)
             log.info("root message of run %s still can't be posted: %s", run.id, code)
-            return run, code
+            return self.store.update_run(run.id, root_pending=False), code
         # The new root shows the current status, so there is nothing older left to reply about.
-        return self.store.update_run(run.id, root_ts=response["ts"], posted_status=status,
+        return self.store.update_run(run.id, root_ts=ts, root_pending=False, posted_status=status,
                                      posted_message=message), None
 
     def _update_root(self, run: Run, status: str, message: str, now: datetime, *, finished: bool = False) -> None:

@@ -53,3 +53,57 @@ def permalink(slack: WebClient, channel_id: str, ts: str | None) -> str:
         except (SlackApiError, OSError) as error:
             log.info("chat.getPermalink failed: %s", slack_error(error))
     return f"the thread in <#{channel_id}>"
+
+
+ROOT_EVENT = "migrate_bot_root"  # metadata of a run's root message: {run_id}
+
+
+class Unanswered(Exception):
+    """Slack did not say whether a post happened (no answer, a 5xx): look before posting again."""
+
+
+def answer_lost(error: Exception) -> bool:
+    """Whether a failed Slack call may still have taken effect: no answer at all, or a server error."""
+    if isinstance(error, SlackApiError):
+        status = getattr(error.response, "status_code", 200) or 200
+        return status >= 500
+    return isinstance(error, OSError)
+
+
+def post_root(slack: WebClient, *, channel_id: str, run_id: int, text: str, blocks: list[dict]) -> str:
+    """Post a run's root message tagged with the run id (so a lost answer can be found again); its ts.
+
+    Raises :class:`Unanswered` when Slack's answer was lost, ``SlackApiError`` when Slack refused it."""
+    try:
+        response = slack.chat_postMessage(channel=channel_id, text=text, blocks=blocks, unfurl_links=False,
+                                          unfurl_media=False,
+                                          metadata={"event_type": ROOT_EVENT, "event_payload": {"run_id": run_id}})
+    except (SlackApiError, OSError) as error:
+        if answer_lost(error):
+            raise Unanswered(slack_error(error)) from error
+        raise
+    return response["ts"]
+
+
+def find_root(slack: WebClient, *, channel_id: str, run_id: int, since: float) -> str | None:
+    """The ts of the run's root message posted after ``since`` (epoch seconds), None when it is not there.
+
+    Raises :class:`Unanswered` when Slack can't tell now. Needs ``channels:history`` / ``groups:history``."""
+    cursor = None
+    while True:
+        try:
+            response = slack.conversations_history(channel=channel_id, oldest=f"{since:.6f}", cursor=cursor,
+                                                   include_all_metadata=True, limit=200)
+        except (SlackApiError, OSError) as error:
+            if answer_lost(error) or slack_error(error) == "ratelimited":
+                raise Unanswered(slack_error(error)) from error
+            log.error("can't read <#%s> (%s): assuming the root of run %s was not posted", channel_id,
+                      slack_error(error), run_id)
+            return None
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if metadata.get("event_type") == ROOT_EVENT and (metadata.get("event_payload") or {}).get("run_id") == run_id:
+                return message.get("ts")
+        cursor = (response.get("response_metadata") or {}).get("next_cursor")
+        if not response.get("has_more") or not cursor:
+            return None

@@ -102,6 +102,8 @@ class Run(Base):
     team_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     channel_id: Mapped[str] = mapped_column(String(32))
     root_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: A root post was sent and its answer did not come back: look for it before posting again.
+    root_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     requester_id: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text, default="")
     approver_id: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -26,7 +26,7 @@ from bot.jobs import ACTION_EFFECTS, MigrationJob, eligibility_for
 from bot.messages import action_refusal_text
 from bot.mrkdwn import escape
 from bot.policy import Policy
-from bot.slack_io import permalink, tell_user
+from bot.slack_io import Unanswered, permalink, post_root, tell_user
 from bot.store import JobBusy, Run, RunState, Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -315,15 +315,16 @@ class MigrationFlow:
             if run.root_ts:  # the approval request becomes the root message
                 self.slack.chat_update(channel=run.channel_id, ts=run.root_ts, text=text, blocks=root_blocks)
                 return run
-            posted = self.slack.chat_postMessage(channel=run.channel_id, text=text, blocks=root_blocks,
-                                                 unfurl_links=False, unfurl_media=False)
-            return self.store.update_run(run.id, root_ts=posted["ts"])
-        except OSError as error:  # no answer after slack_sdk's retries: the poller posts the root on its next look
-            log.warning("root message for run %s: no answer from Slack (%s)", run.id, type(error).__name__)
-            return run
+            self.store.update_run(run.id, root_pending=True)
+            ts = post_root(self.slack, channel_id=run.channel_id, run_id=run.id, text=text, blocks=root_blocks)
+            return self.store.update_run(run.id, root_ts=ts, root_pending=False)
+        except (Unanswered, OSError) as error:  # the poller finds the root, or posts it, on its first look
+            log.warning("root message for run %s: no clear answer from Slack (%s)", run.id, error)
+            return self.store.get_run(run.id) or run
         except SlackApiError as error:
             code = error.response.get("error")
             log.warning("root message for run %s failed: %s", run.id, code)
+            self.store.update_run(run.id, root_pending=False)  # refused: nothing was posted
             self.tell_user(run.channel_id, run.requester_id,
                             f":warning: The {blocks.words(run.action).noun.lower()} of *{escape(job.name)}* "
                             "started, but I can't post in "

@@ -226,3 +226,22 @@ def test_restart_settles_a_run_interrupted_during_migrate(world):
     assert any("did not start" in t for t in ephemerals_for(world, REQUESTER) +
                [m.text for m in world.slack.messages("D0ALICE")])
     assert world.sim.count("POST", "/migrate") == 0
+
+
+@pytest.mark.parametrize("posted", [True, False])
+def test_root_message_whose_answer_was_lost_is_posted_once(world, posted):
+    world.slack.fail_next("chat.postMessage", status=500, applied=posted)  # Slack answered 500: posted or not?
+    view = world.open_modal(SEED_VALIDATE_PASSED)
+    world.submit_modal(view, "CHG1")
+    run = world.wait_until(lambda: (r := world.run_for(SEED_VALIDATE_PASSED)) and r.state == RunState.RUNNING
+                           and r, what="running")
+    run = world.wait_until(lambda: (r := world.run_for(SEED_VALIDATE_PASSED)) and r.root_pending and r,
+                           what="root pending")
+    assert run.root_ts is None
+    world.bot.tracker.poll_once(run.id)  # the poller looks before it posts
+    run = world.run_for(SEED_VALIDATE_PASSED)
+    roots = world.slack.messages(CHANNEL)
+    assert len(roots) == 1 and run.root_ts == roots[0].ts and not run.root_pending
+    world.bot.tracker.poll_once(run.id)
+    assert len(world.slack.messages(CHANNEL)) == 1
+    assert len(world.slack.calls_to("conversations.history")) == 1

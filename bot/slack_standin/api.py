@@ -112,6 +112,11 @@ class _Failure:
     status: int
     retry_after: int | None
     remaining: int
+    applied: bool = False  # the call takes effect, only its answer is the failure (an answer lost on the way)
+
+    def exception(self) -> "SlackApiFailure":
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
+        return SlackApiFailure(self.error, status=self.status, headers=headers)
 
 
 class SlackApiFailure(Exception):
@@ -240,6 +245,7 @@ class SlackStandIn:
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
             "conversations.replies": self._conversations_replies,
+            "conversations.history": self._conversations_history,
         }
 
     # ---------------------------------------------------------------- serving
@@ -330,11 +336,13 @@ class SlackStandIn:
     # ---------------------------------------------------------------- failure scripting
 
     def fail_next(self, method: str, *, error: str | None = None, status: int | None = None,
-                  retry_after: int = 1, count: int = 1) -> None:
+                  retry_after: int = 1, count: int = 1, applied: bool = False) -> None:
         """Make the next ``count`` calls of ``method`` fail.
 
         Without ``error``: HTTP 429 (or ``status``) with ``Retry-After`` and ``"ratelimited"``.
         With ``error``: that Slack error, HTTP 200 unless ``status`` says otherwise.
+        ``applied``: the call still takes effect (e.g. the message is posted) and only the answer fails, as when
+        Slack's answer is lost on the way (use a 5xx ``status``).
         ``method`` may be ``"response_url"`` for posts to response URLs.
         """
         if error is None:
@@ -345,7 +353,7 @@ class SlackStandIn:
             http_status = status or 200
             after = retry_after if http_status == 429 else None
         with self._lock:
-            self._failures[method].append(_Failure(error, http_status, after, count))
+            self._failures[method].append(_Failure(error, http_status, after, count, applied))
 
     def enable_post_rate_limit(self, per_second: float = 1.0, burst: int = 3) -> None:
         """Switch on a token-bucket limiter for ``chat.postMessage`` per channel (off by default)."""
@@ -602,13 +610,15 @@ class SlackStandIn:
                     raise SlackApiFailure("not_allowed_token_type")
                 if kind == "bot" and method == "apps.connections.open":
                     raise SlackApiFailure("not_allowed_token_type")
-                self._injected_failure(method)
+                after_effect = self._injected_failure(method)
                 if kind == "bot":
                     for scope in _METHOD_SCOPES.get(method, ()):
                         if scope not in self.scopes:
                             raise SlackApiFailure("missing_scope", needed=scope,
                                                   provided=",".join(sorted(self.scopes)))
                 body = handler(args)
+                if after_effect is not None:
+                    raise after_effect.exception()
                 body = {"ok": True, **body}
                 call = Call(method, args, self.clock(), True, None, 200, body)
                 self._record(call)
@@ -627,15 +637,18 @@ class SlackStandIn:
         self._calls.append(call)
         self._cond.notify_all()
 
-    def _injected_failure(self, method: str) -> None:
+    def _injected_failure(self, method: str) -> _Failure | None:
+        """Take the next scripted failure of ``method``; raise it now unless it applies the call first."""
         queue = self._failures.get(method)
-        if queue:
-            failure = queue[0]
-            failure.remaining -= 1
-            if failure.remaining <= 0:
-                queue.popleft()
-            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
-            raise SlackApiFailure(failure.error, status=failure.status, headers=headers)
+        if not queue:
+            return None
+        failure = queue[0]
+        failure.remaining -= 1
+        if failure.remaining <= 0:
+            queue.popleft()
+        if not failure.applied:
+            raise failure.exception()
+        return failure
 
     # ---------------------------------------------------------------- shared rules
 
@@ -964,9 +977,7 @@ class SlackStandIn:
             "context_team_id": self.team_id,
         }}
 
-    def _conversations_replies(self, args: dict) -> dict:
-        """A thread: the root, then its replies, oldest first; ``limit`` + ``cursor`` paging (cursor = offset).
-        ``metadata`` is included only with ``include_all_metadata``, as in Slack."""
+    def _readable_channel(self, args: dict) -> Channel:
         channel = self._channels.get(args.get("channel") or "")
         if channel is None or (channel.is_private and not channel.bot_member):
             raise SlackApiFailure("channel_not_found")
@@ -975,27 +986,42 @@ class SlackStandIn:
             raise SlackApiFailure("missing_scope", needed=needed, provided=",".join(sorted(self.scopes)))
         if not channel.bot_member:
             raise SlackApiFailure("not_in_channel")
-        root = self._by_ts.get((channel.id, str(args.get("ts") or "")))
-        if root is None or root.deleted:
-            raise SlackApiFailure("thread_not_found")
-        if root.is_reply:
-            root = self._by_ts[(channel.id, root.thread_ts)]
-        thread = [m for m in [root, *root.replies] if not m.deleted]
+        return channel
+
+    @staticmethod
+    def _page(items: list, args: dict) -> dict:
+        """``limit`` + ``cursor`` paging (cursor = offset); ``metadata`` only with ``include_all_metadata``."""
         try:
             limit = max(1, min(int(args.get("limit") or 1000), 1000))
             offset = int(args.get("cursor") or 0)
         except (TypeError, ValueError):
             raise SlackApiFailure("invalid_cursor")
-        page = thread[offset:offset + limit]
-        more = offset + limit < len(thread)
+        more = offset + limit < len(items)
         messages = []
-        for message in page:
+        for message in items[offset:offset + limit]:
             out = message.to_slack()
             if not _truthy(args.get("include_all_metadata", False)):
                 out.pop("metadata", None)
             messages.append(out)
         return {"messages": messages, "has_more": more,
                 "response_metadata": {"next_cursor": str(offset + limit) if more else ""}}
+
+    def _conversations_history(self, args: dict) -> dict:
+        """Top-level messages, newest first, after ``oldest`` (a ts), with paging (simplified: no ``latest``)."""
+        channel = self._readable_channel(args)
+        oldest = float(args.get("oldest") or 0)
+        roots = [m for m in reversed(self._roots.get(channel.id, [])) if not m.deleted and float(m.ts) > oldest]
+        return self._page(roots, args)
+
+    def _conversations_replies(self, args: dict) -> dict:
+        """A thread: the root, then its replies, oldest first, with paging."""
+        channel = self._readable_channel(args)
+        root = self._by_ts.get((channel.id, str(args.get("ts") or "")))
+        if root is None or root.deleted:
+            raise SlackApiFailure("thread_not_found")
+        if root.is_reply:
+            root = self._by_ts[(channel.id, root.thread_ts)]
+        return self._page([m for m in [root, *root.replies] if not m.deleted], args)
 
     # ---------------------------------------------------------------- response_url
 
