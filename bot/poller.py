@@ -52,7 +52,14 @@ from bot.jobs import (
     MigrationJob,
     MigrationTask,
 )
-from bot.slack_io import Unanswered, find_root, permalink, post_root
+from bot.slack_io import (
+    Unanswered,
+    answer_lost,
+    find_root,
+    find_tagged,
+    permalink,
+    post_root,
+)
 from bot.store import Run, RunState, Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -84,10 +91,6 @@ class JobSource(Protocol):
     def get_job(self, job_id: str) -> MigrationJob: ...
 
     def list_tasks(self, job_id: str) -> list[MigrationTask]: ...
-
-
-class _Unknown(Exception):
-    """Slack did not say whether a post happened (no answer, 5xx): look before posting again."""
 
 
 class Poller:
@@ -371,7 +374,7 @@ class Poller:
                 metadata={"event_type": FINAL_EVENT, "event_payload": {"run_id": run.id}})
         except SlackApiError as error:
             code = _slack_error(error)
-            if _ambiguous(error):
+            if answer_lost(error):
                 log.warning("final notice of run %s: Slack answered %s; checking the thread next tick", run.id, code)
                 return
             if code in PERMANENT_SLACK_ERRORS:
@@ -492,7 +495,7 @@ class Poller:
                 unfurl_links=False, unfurl_media=False,
                 metadata={"event_type": UPDATE_EVENT, "event_payload": {"run_id": run.id, "key": key}})
         except SlackApiError as error:
-            if _ambiguous(error):
+            if answer_lost(error):
                 log.warning("reply in run %s: Slack answered %s; checking the thread next tick",
                             run.id, _slack_error(error))
                 return False
@@ -520,7 +523,7 @@ class Poller:
             return self.store.update_run(run.id, reply_pending=None)
         try:
             found = self._find_in_thread(run, UPDATE_EVENT, key)
-        except _Unknown:
+        except Unanswered:
             return None
         if found:
             log.info("reply %s of run %s was posted before the interruption", key, run.id)
@@ -530,7 +533,7 @@ class Poller:
     def _settle_pending_final(self, run: Run) -> Run | None:
         try:
             found = self._find_in_thread(run, FINAL_EVENT, None)
-        except _Unknown:
+        except Unanswered:
             return None
         if found:
             log.info("final notice of run %s was posted before the interruption (%s)", run.id, found)
@@ -541,45 +544,18 @@ class Poller:
 
     def _find_in_thread(self, run: Run, event_type: str, key: str | None) -> str | None:
         """The ts of the bot's reply with this metadata in the run's thread, None when it is not there.
-        Raises :class:`_Unknown` when Slack can't tell now (try again next tick)."""
+        Raises :class:`Unanswered` when Slack can't tell now (try again next tick)."""
         if run.root_ts is None:
             return None
-        cursor = None
-        while True:
-            try:
-                response = self.slack.conversations_replies(channel=run.channel_id, ts=run.root_ts, cursor=cursor,
-                                                            include_all_metadata=True, limit=200)
-            except SlackApiError as error:
-                code = _slack_error(error)
-                if _ambiguous(error) or code == "ratelimited":
-                    raise _Unknown(code) from None
-                # missing_scope, not_in_channel, thread gone: can't look, so assume it was not posted
-                # (a possible duplicate beats never finishing).
-                log.error("can't read the thread of run %s (%s): assuming the reply was not posted", run.id, code)
-                return None
-            except Exception as error:
-                raise _Unknown(str(error)) from None
-            for message in response.get("messages") or []:
-                metadata = message.get("metadata") or {}
-                payload = metadata.get("event_payload") or {}
-                if (metadata.get("event_type") == event_type and payload.get("run_id") == run.id
-                        and (key is None or payload.get("key") == key)):
-                    return message.get("ts") or ""
-            cursor = (response.get("response_metadata") or {}).get("next_cursor")
-            if not response.get("has_more") or not cursor:
-                return None
+        return find_tagged(lambda cursor: self.slack.conversations_replies(
+            channel=run.channel_id, ts=run.root_ts, cursor=cursor, include_all_metadata=True, limit=200),
+            event_type=event_type, run_id=run.id, key=key, where=f"the thread of run {run.id}")
 
 
 def _slack_error(error: Exception) -> str:
     if isinstance(error, SlackApiError):
         return str(error.response.get("error") or error.response.status_code)
     return str(error)
-
-
-def _ambiguous(error: SlackApiError) -> bool:
-    """A 5xx (or no JSON answer) may hide a post that happened."""
-    status = getattr(error.response, "status_code", 200) or 200
-    return status >= 500
 
 
 def _describe(error: Exception) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, Callable
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -89,21 +90,34 @@ def find_root(slack: WebClient, *, channel_id: str, run_id: int, since: float) -
     """The ts of the run's root message posted after ``since`` (epoch seconds), None when it is not there.
 
     Raises :class:`Unanswered` when Slack can't tell now. Needs ``channels:history`` / ``groups:history``."""
+    return find_tagged(lambda cursor: slack.conversations_history(channel=channel_id, oldest=f"{since:.6f}",
+                                                                  cursor=cursor, include_all_metadata=True,
+                                                                  limit=200),
+                       event_type=ROOT_EVENT, run_id=run_id, where=f"<#{channel_id}>")
+
+
+def find_tagged(fetch: Callable[[str | None], Any], *, event_type: str, run_id: int, key: str | None = None,
+                where: str) -> str | None:
+    """Page through ``fetch(cursor)`` (conversations.history or .replies) for the bot's message whose metadata
+    names this run (and ``key``); its ts, or None. Raises :class:`Unanswered` when Slack can't tell now; when it
+    can't be read at all (no scope, not in the channel) it assumes the message was not posted: a possible
+    duplicate beats never finishing."""
     cursor = None
     while True:
         try:
-            response = slack.conversations_history(channel=channel_id, oldest=f"{since:.6f}", cursor=cursor,
-                                                   include_all_metadata=True, limit=200)
+            response = fetch(cursor)
         except (SlackApiError, OSError) as error:
             if answer_lost(error) or slack_error(error) == "ratelimited":
                 raise Unanswered(slack_error(error)) from error
-            log.error("can't read <#%s> (%s): assuming the root of run %s was not posted", channel_id,
+            log.error("can't read %s (%s): assuming the message of run %s was not posted", where,
                       slack_error(error), run_id)
             return None
         for message in response.get("messages") or []:
             metadata = message.get("metadata") or {}
-            if metadata.get("event_type") == ROOT_EVENT and (metadata.get("event_payload") or {}).get("run_id") == run_id:
-                return message.get("ts")
+            payload = metadata.get("event_payload") or {}
+            if (metadata.get("event_type") == event_type and payload.get("run_id") == run_id
+                    and (key is None or payload.get("key") == key)):
+                return message.get("ts") or ""
         cursor = (response.get("response_metadata") or {}).get("next_cursor")
         if not response.get("has_more") or not cursor:
             return None
