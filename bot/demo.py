@@ -7,6 +7,7 @@ job on a fast clock to its end.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from typing import Any, TextIO
@@ -66,6 +67,8 @@ def _indent(text: str, spaces: int) -> str:
 
 
 def demo_command(args: Any, settings: Settings | None) -> int:
+    if not getattr(args, "verbose", False):  # the story is the output; the bot's own log only with -v
+        logging.getLogger("bot").setLevel(logging.WARNING)
     try:
         return 0 if run_demo(getattr(args, "outcome", "completed")) else 1
     except TimeoutError as error:

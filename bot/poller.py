@@ -150,7 +150,7 @@ class Poller:
                                max_instances=1, misfire_grace_time=None)
         if not self.scheduler.running:
             self.scheduler.start()
-        log.info("poller started: following %d running run(s) every %.0f s", len(running), self.interval)
+        log.info("poller started: following %d running run(s) every %g s", len(running), self.interval)
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop polling; with ``wait``, let polls in flight finish (each is bounded by HTTP timeouts)."""
