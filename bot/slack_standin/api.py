@@ -959,12 +959,7 @@ class SlackStandIn:
         return {"user": user.to_slack()}
 
     def _conversations_info(self, args: dict) -> dict:
-        channel = self._channels.get(args.get("channel") or "")
-        if channel is None or (channel.is_private and not channel.bot_member):
-            raise SlackApiFailure("channel_not_found")
-        needed = "groups:read" if channel.is_private else "channels:read"
-        if needed not in self.scopes:
-            raise SlackApiFailure("missing_scope", needed=needed, provided=",".join(sorted(self.scopes)))
+        channel = self._visible_channel(args, "read")
         return {"channel": {
             "id": channel.id,
             "name": channel.name,
@@ -977,13 +972,19 @@ class SlackStandIn:
             "context_team_id": self.team_id,
         }}
 
-    def _readable_channel(self, args: dict) -> Channel:
+    def _visible_channel(self, args: dict, access: str) -> Channel:
+        """The channel named in ``args`` if the bot may see it with ``channels:<access>`` / ``groups:<access>``
+        (private channels only when the bot is a member, as in Slack)."""
         channel = self._channels.get(args.get("channel") or "")
         if channel is None or (channel.is_private and not channel.bot_member):
             raise SlackApiFailure("channel_not_found")
-        needed = "groups:history" if channel.is_private else "channels:history"
+        needed = f"{'groups' if channel.is_private else 'channels'}:{access}"
         if needed not in self.scopes:
             raise SlackApiFailure("missing_scope", needed=needed, provided=",".join(sorted(self.scopes)))
+        return channel
+
+    def _readable_channel(self, args: dict) -> Channel:
+        channel = self._visible_channel(args, "history")
         if not channel.bot_member:
             raise SlackApiFailure("not_in_channel")
         return channel
