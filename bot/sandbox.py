@@ -135,8 +135,9 @@ class Sandbox:
                                                                          "value": reason}}})
 
     def run_for(self, job_id: str) -> Run | None:
+        """The job's newest run (any state)."""
         assert self.bot is not None
-        runs = [run for run in self.bot.store.recent_runs(since=_epoch()) if run.job_id == job_id]
+        runs = self.bot.store.runs_for_job(job_id, limit=1)
         return runs[0] if runs else None
 
     def wait_until(self, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
@@ -148,8 +149,3 @@ class Sandbox:
             time.sleep(0.02)
         raise TimeoutError(f"timed out waiting for {what}")
 
-
-def _epoch():
-    from datetime import datetime, timezone
-
-    return datetime(1970, 1, 1, tzinfo=timezone.utc)

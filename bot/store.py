@@ -347,13 +347,6 @@ class Store:
         with self.session() as session:
             return list(session.scalars(select(Run).where(Run.state.in_([s.value for s in states])).order_by(Run.id)))
 
-    def recent_runs(self, since: datetime) -> list[Run]:
-        with self.session() as session:
-            query = select(Run).where(
-                (Run.state.in_([s.value for s in ACTIVE_STATES])) | (Run.created_at >= since)
-            )
-            return list(session.scalars(query.order_by(Run.id.desc())))
-
     def transition(self, run_id: int, from_states: tuple[str, ...] | str, to_state: str, **fields: Any) -> bool:
         """Atomically move a run from one of ``from_states`` to ``to_state``; False when another caller won."""
         if isinstance(from_states, str):
