@@ -33,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--commands", type=int, default=None, help="scenario 1: commands (default 200)")
     parser.add_argument("--senders", type=int, default=None, help="scenario 1: concurrent senders (default 20)")
     parser.add_argument("--only", choices=["ack", "poller"], default=None, help="run one scenario group")
-    parser.add_argument("--no-pin", action="store_true",
-                        help="don't pin the bot to one CPU and the world and driver to the others")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="don't pin the bot to one CPU and the world and driver to the others"
+    )
     return parser
 
 
@@ -54,9 +55,13 @@ def run(config: Config, *, workdir: Path, only: str | None = None, pin: bool = T
     others, so the harness never takes CPU time, or the GIL-holding thread's CPU, from the bot.
     """
     plan = cpu_plan(pin)
-    report = Report(meta={**machine(), "config": config.__dict__.copy(),
-                          "pinning": (f"bot on CPU {sorted(plan[0])}, world and driver on CPU {sorted(plan[1])}"
-                                      if plan else "none")})
+    report = Report(
+        meta={
+            **machine(),
+            "config": config.__dict__.copy(),
+            "pinning": (f"bot on CPU {sorted(plan[0])}, world and driver on CPU {sorted(plan[1])}" if plan else "none"),
+        }
+    )
     started = time.monotonic()
     bot_cpus, harness_cpus = plan if plan else (None, None)
     previous = os.sched_getaffinity(0) if plan else None
@@ -83,9 +88,11 @@ def run(config: Config, *, workdir: Path, only: str | None = None, pin: bool = T
 def render(report: Report, *, quick: bool) -> str:
     meta = report.meta
     usable = f", {meta['cpus_usable']} usable" if meta.get("cpus_usable") not in (None, meta["cpu_count"]) else ""
-    head = (f"migrate-bot benchmarks{' (quick)' if quick else ''}: {meta['cpu_count']} CPUs{usable}, "
-            f"Python {meta['python']}, {meta['platform']}; took {meta['seconds']} s\n"
-            f"pinning: {meta['pinning']}")
+    head = (
+        f"migrate-bot benchmarks{' (quick)' if quick else ''}: {meta['cpu_count']} CPUs{usable}, "
+        f"Python {meta['python']}, {meta['platform']}; took {meta['seconds']} s\n"
+        f"pinning: {meta['pinning']}"
+    )
     return head + "\n\n" + report.table()
 
 
@@ -95,8 +102,7 @@ def bench_command(args: Any, settings: Any = None) -> int:
     keep = getattr(args, "keep", False)
     workdir = Path(tempfile.mkdtemp(prefix="migrate-bot-bench-"))
     try:
-        report = run(config, workdir=workdir, only=getattr(args, "only", None),
-                     pin=not getattr(args, "no_pin", False))
+        report = run(config, workdir=workdir, only=getattr(args, "only", None), pin=not getattr(args, "no_pin", False))
     except Exception:
         say(f"failed; logs kept in {workdir}")
         raise

@@ -23,8 +23,22 @@ import psutil
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Settings the operator's environment must not leak into the bot under test.
-_ENV_PREFIXES = ("SLACK_", "AZURE_", "GRAPH_", "TOKEN_CACHE", "DATABASE_URL", "POLL_", "ALLOWED_", "APPROV",
-                 "REQUIRE_APPROVAL", "MIGRATORS_", "OPS_CHANNEL", "ADMIN_MENTION", "STALE_AFTER", "MIGRATE_BOT_")
+_ENV_PREFIXES = (
+    "SLACK_",
+    "AZURE_",
+    "GRAPH_",
+    "TOKEN_CACHE",
+    "DATABASE_URL",
+    "POLL_",
+    "ALLOWED_",
+    "APPROV",
+    "REQUIRE_APPROVAL",
+    "MIGRATORS_",
+    "OPS_CHANNEL",
+    "ADMIN_MENTION",
+    "STALE_AFTER",
+    "MIGRATE_BOT_",
+)
 _SERVING = re.compile(r"serving Slack on (http://\S+)/slack/events")
 
 
@@ -46,7 +60,7 @@ def pin_process(pid: int, cpus: set[int] | None) -> None:
     if not cpus:
         return
     tasks = Path(f"/proc/{pid}/task")
-    for tid in (os.listdir(tasks) if tasks.exists() else [str(pid)]):
+    for tid in os.listdir(tasks) if tasks.exists() else [str(pid)]:
         try:
             os.sched_setaffinity(int(tid), cpus)
         except (ProcessLookupError, PermissionError):
@@ -71,9 +85,15 @@ class WorldProcess:
 
     def start(self, timeout: float = 30.0, cpus: set[int] | None = None) -> WorldProcess:
         self._log: IO[str] = open(self.log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.world"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._log, text=True, cwd=self.log_path.parent,
-                                     env=_child_env())
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.world"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            cwd=self.log_path.parent,
+            env=_child_env(),
+        )
         pin_process(self.proc.pid, cpus)
         assert self.proc.stdout is not None
         line = _readline(self.proc.stdout, timeout)
@@ -110,9 +130,14 @@ class FloorProcess:
         self.url = ""
 
     def start(self, timeout: float = 30.0, cpus: set[int] | None = None) -> FloorProcess:
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.floor"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                     env=_child_env())
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.floor"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=_child_env(),
+        )
         pin_process(self.proc.pid, cpus)
         assert self.proc.stdout is not None
         self.url = _readline(self.proc.stdout, timeout)
@@ -168,8 +193,14 @@ class BotProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "wb")
         # cwd is the data folder, so no .env of the work tree is read.
-        self.proc = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, cwd=self.data_dir, env=_child_env(self.env))
+        self.proc = subprocess.Popen(
+            self.command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=self.data_dir,
+            env=_child_env(self.env),
+        )
         pin_process(self.proc.pid, cpus)  # before the interpreter starts any thread: they all inherit it
         self.ps = psutil.Process(self.proc.pid)
         self._sampler = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
@@ -177,7 +208,9 @@ class BotProcess:
         deadline = time.monotonic() + timeout
         while not self.url:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the bot exited with {self.proc.returncode}; see {self.log_path}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"the bot exited with {self.proc.returncode}; see {self.log_path}:\n{self.log_tail()}"
+                )
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"the bot did not start serving in {timeout:.0f} s; see {self.log_path}")
@@ -247,8 +280,9 @@ def _readline(stream: IO[str], timeout: float) -> str:
     return result[0].strip() if result else ""
 
 
-def bot_env(urls: dict[str, Any], *, data_dir: Path, interval: float, signing_secret: str, sim_token: str,
-            migrators: str) -> dict[str, str]:
+def bot_env(
+    urls: dict[str, Any], *, data_dir: Path, interval: float, signing_secret: str, sim_token: str, migrators: str
+) -> dict[str, str]:
     """The bot's settings, as environment variables (the names in bot/config.py)."""
     return {
         "SLACK_BOT_TOKEN": urls["bot_token"],

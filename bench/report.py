@@ -50,8 +50,13 @@ class Figure:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("samples")
-        data.update(n=len(self.samples) if self.samples else None, median=self.median, p99=self.p99, max=self.max,
-                    produced=self.produced)
+        data.update(
+            n=len(self.samples) if self.samples else None,
+            median=self.median,
+            p99=self.p99,
+            max=self.max,
+            produced=self.produced,
+        )
         return data
 
 
@@ -74,22 +79,34 @@ class Report:
         headers = ["figure", "n", "median", "p99", "max", "value", "target", "met"]
         rows = []
         for f in self.figures:
-            rows.append([
-                f.label,
-                str(len(f.samples)) if f.samples else "",
-                _fmt(f.median, f.unit), _fmt(f.p99, f.unit), _fmt(f.max, f.unit), _fmt(f.value, f.unit),
-                f.target,
-                {True: "yes", False: "NO", None: ""}[f.met],
-            ])
+            rows.append(
+                [
+                    f.label,
+                    str(len(f.samples)) if f.samples else "",
+                    _fmt(f.median, f.unit),
+                    _fmt(f.p99, f.unit),
+                    _fmt(f.max, f.unit),
+                    _fmt(f.value, f.unit),
+                    f.target,
+                    {True: "yes", False: "NO", None: ""}[f.met],
+                ]
+            )
         widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(len(headers))]
         numeric = {1, 2, 3, 4, 5}
 
         def line(cells: list[str]) -> str:
-            return "| " + " | ".join(cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i])
-                                     for i, cell in enumerate(cells)) + " |"
+            return (
+                "| "
+                + " | ".join(
+                    cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i]) for i, cell in enumerate(cells)
+                )
+                + " |"
+            )
 
-        out = [line(headers), "|" + "|".join(("-" * (w + 1)) + (":" if i in numeric else "-")
-                                             for i, w in enumerate(widths)) + "|"]
+        out = [
+            line(headers),
+            "|" + "|".join(("-" * (w + 1)) + (":" if i in numeric else "-") for i, w in enumerate(widths)) + "|",
+        ]
         out.extend(line(row) for row in rows)
         notes = [f"  {f.label}: {f.note}" for f in self.figures if f.note]
         return "\n".join(out + ([""] + notes if notes else []))
@@ -121,5 +138,10 @@ def machine() -> dict[str, Any]:
         usable = len(psutil.Process().cpu_affinity() or []) or None
     except (ImportError, AttributeError, OSError):
         usable = None
-    return {"cpu_count": os.cpu_count(), "cpus_usable": usable, "python": platform.python_version(),
-            "platform": platform.platform(terse=True), "processor": platform.machine()}
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "processor": platform.machine(),
+    }

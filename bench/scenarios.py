@@ -27,7 +27,7 @@ from bench.world import (
     USERS,
     WorldClient,
 )
-from bot.jobs import MigrationJob
+from bot.graph.models import MigrationJob
 from bot.store import Run, RunState, Store, utcnow
 
 JOBS_PATH = "/solutions/migrations/crossTenantMigrationJobs/"
@@ -50,8 +50,9 @@ class Config:
 
     @classmethod
     def quick(cls) -> Config:
-        return cls(commands=20, senders=5, graph_latency=0.5, warmup_commands=1, runs=50, interval=0.3, ticks=10,
-                   changes=5)
+        return cls(
+            commands=20, senders=5, graph_latency=0.5, warmup_commands=1, runs=50, interval=0.3, ticks=10, changes=5
+        )
 
 
 def say(message: str) -> None:
@@ -60,17 +61,26 @@ def say(message: str) -> None:
 
 def _bot(world: WorldClient, workdir: Path, name: str, interval: float) -> BotProcess:
     data_dir = workdir / name
-    env = bot_env(world.urls, data_dir=data_dir, interval=interval, signing_secret=SIGNING_SECRET,
-                  sim_token=SIM_TOKEN, migrators=MIGRATORS)
+    env = bot_env(
+        world.urls,
+        data_dir=data_dir,
+        interval=interval,
+        signing_secret=SIGNING_SECRET,
+        sim_token=SIM_TOKEN,
+        migrators=MIGRATORS,
+    )
     return BotProcess(env, data_dir, workdir / f"{name}.log")
 
 
 # 1. Ack under a slow Graph
-def ack_under_slow_graph(world: WorldClient, workdir: Path, config: Config, report: Report,
-                         bot_cpus: set[int] | None = None) -> None:
+def ack_under_slow_graph(
+    world: WorldClient, workdir: Path, config: Config, report: Report, bot_cpus: set[int] | None = None
+) -> None:
     total = config.warmup_commands + config.commands
-    say(f"scenario 1: {config.commands} /migrate commands from {config.senders} senders, "
-        f"Graph answering after {config.graph_latency:g} s")
+    say(
+        f"scenario 1: {config.commands} /migrate commands from {config.senders} senders, "
+        f"Graph answering after {config.graph_latency:g} s"
+    )
     jobs = [job["id"] for job in world.create_jobs(total, "validatePassed", "ack")]
     world.set_latency(config.graph_latency)
     bot = _bot(world, workdir, "bot-ack", interval=60.0).start(cpus=bot_cpus)
@@ -78,59 +88,113 @@ def ack_under_slow_graph(world: WorldClient, workdir: Path, config: Config, repo
         # Warm-up, one at a time: the first command pays for lazy imports, the first database connection
         # and the user group lookup (cached for 5 minutes). Reported apart, not in the figures.
         with CommandSender(bot.url, SIGNING_SECRET, world.urls, channel_id=CHANNEL) as warm:
-            warmups = [warm.slash_command(job, user_id=USERS[0]) for job in jobs[:config.warmup_commands]]
+            warmups = [warm.slash_command(job, user_id=USERS[0]) for job in jobs[: config.warmup_commands]]
         time.sleep(0.5)
         since = time.time()
-        sent = _send_concurrently(bot.url, world, jobs[config.warmup_commands:], config.senders)
+        sent = _send_concurrently(bot.url, world, jobs[config.warmup_commands :], config.senders)
         triggers = {s.trigger_id: s for s in sent}
-        opens = _wait_calls(world, since, "views.open", lambda c: c["args"].get("trigger_id") in triggers,
-                            len(sent), timeout=TRIGGER_TTL + 10)
+        opens = _wait_calls(
+            world,
+            since,
+            "views.open",
+            lambda c: c["args"].get("trigger_id") in triggers,
+            len(sent),
+            timeout=TRIGGER_TTL + 10,
+        )
         updates: list[dict] = []
         if config.wait_for_modals:
             opened = {c["view_id"] for c in opens if c["ok"]}
             wait = config.graph_latency * (len(sent) / 8 + 2) + 10
-            updates = _wait_calls(world, since, "views.update",
-                                  lambda c: c["args"].get("view_id") in opened, len(opened), timeout=wait)
+            updates = _wait_calls(
+                world, since, "views.update", lambda c: c["args"].get("view_id") in opened, len(opened), timeout=wait
+            )
         rss = bot.peak_rss
     finally:
         bot.stop()
         world.set_latency(0.0)
     # The same commands, senders and CPU against a server that does nothing: what the harness alone costs.
     with FloorProcess().start(cpus=bot_cpus) as floor:
-        _send_concurrently(floor.url, world, jobs[:config.senders], config.senders)  # warm-up
-        floor_sent = _send_concurrently(floor.url, world, jobs[config.warmup_commands:], config.senders)
+        _send_concurrently(floor.url, world, jobs[: config.senders], config.senders)  # warm-up
+        floor_sent = _send_concurrently(floor.url, world, jobs[config.warmup_commands :], config.senders)
 
     failed = [s for s in sent if s.status != 200 or s.body.strip()]  # a refusal comes back in the ack
     acks = [s.ack_seconds for s in sent if s.status == 200]
     open_by_trigger: dict[str, dict] = {}
     for call in opens:
         open_by_trigger.setdefault(call["args"]["trigger_id"], call)
-    open_delays = [open_by_trigger[t]["time"] - s.sent_at for t, s in triggers.items()
-                   if t in open_by_trigger and open_by_trigger[t]["ok"]]
+    open_delays = [
+        open_by_trigger[t]["time"] - s.sent_at
+        for t, s in triggers.items()
+        if t in open_by_trigger and open_by_trigger[t]["ok"]
+    ]
     expired = sum(1 for c in opens if c["error"] == "expired_trigger_id")
     other_errors = sorted({c["error"] for c in opens if not c["ok"] and c["error"] != "expired_trigger_id"})
     within = sum(1 for d in open_delays if d <= TRIGGER_TTL)
     n = len(sent)
 
-    report.add(Figure("ack", "1. ack: command sent -> HTTP 200", "ms", samples=acks, target="p99 <= 50 ms",
-                      met=bool(acks) and percentile(acks, 99) <= 0.050 and not failed,
-                      note="; ".join(filter(None, [
-                          f"{len(failed)} command(s) refused or not 200" if failed else "",
-                          f"warm-up, not counted: {', '.join(f'{w.ack_seconds * 1000:.0f} ms' for w in warmups)}"
-                          if warmups else ""]))))
+    report.add(
+        Figure(
+            "ack",
+            "1. ack: command sent -> HTTP 200",
+            "ms",
+            samples=acks,
+            target="p99 <= 50 ms",
+            met=bool(acks) and percentile(acks, 99) <= 0.050 and not failed,
+            note="; ".join(
+                filter(
+                    None,
+                    [
+                        f"{len(failed)} command(s) refused or not 200" if failed else "",
+                        f"warm-up, not counted: {', '.join(f'{w.ack_seconds * 1000:.0f} ms' for w in warmups)}"
+                        if warmups
+                        else "",
+                    ],
+                )
+            ),
+        )
+    )
     floor_acks = [s.ack_seconds for s in floor_sent if s.status == 200]
-    report.add(Figure("ack_floor", "1. harness floor: same commands -> do-nothing server", "ms",
-                      samples=floor_acks, note="cheroot with the bot's thread count and an empty WSGI app, same CPU; "
-                                               "no target: read the ack figure against it"))
-    report.add(Figure("views_open", "1. views.open: command sent -> call at Slack", "ms", samples=open_delays,
-                      target="p99 <= 300 ms", met=bool(open_delays) and percentile(open_delays, 99) <= 0.300
-                      and len(open_delays) == n,
-                      note=f"{len(open_delays)} of {n} opened" + (f"; other errors: {other_errors}"
-                                                                 if other_errors else "")))
-    report.add(Figure("views_open_within_ttl", "1. views.open within 3 s of its command", "%",
-                      value=100.0 * within / n if n else float("nan"), target="100 %", met=n > 0 and within == n))
-    report.add(Figure("expired_trigger", "1. expired_trigger_id errors", "count", value=float(expired), target="0",
-                      met=expired == 0))
+    report.add(
+        Figure(
+            "ack_floor",
+            "1. harness floor: same commands -> do-nothing server",
+            "ms",
+            samples=floor_acks,
+            note="cheroot with the bot's thread count and an empty WSGI app, same CPU; "
+            "no target: read the ack figure against it",
+        )
+    )
+    report.add(
+        Figure(
+            "views_open",
+            "1. views.open: command sent -> call at Slack",
+            "ms",
+            samples=open_delays,
+            target="p99 <= 300 ms",
+            met=bool(open_delays) and percentile(open_delays, 99) <= 0.300 and len(open_delays) == n,
+            note=f"{len(open_delays)} of {n} opened" + (f"; other errors: {other_errors}" if other_errors else ""),
+        )
+    )
+    report.add(
+        Figure(
+            "views_open_within_ttl",
+            "1. views.open within 3 s of its command",
+            "%",
+            value=100.0 * within / n if n else float("nan"),
+            target="100 %",
+            met=n > 0 and within == n,
+        )
+    )
+    report.add(
+        Figure(
+            "expired_trigger",
+            "1. expired_trigger_id errors",
+            "count",
+            value=float(expired),
+            target="0",
+            met=expired == 0,
+        )
+    )
     if config.wait_for_modals:
         view_sent = {open_by_trigger[t]["view_id"]: s.sent_at for t, s in triggers.items() if t in open_by_trigger}
         first_update: dict[str, float] = {}
@@ -138,9 +202,15 @@ def ack_under_slow_graph(world: WorldClient, workdir: Path, config: Config, repo
             if call["ok"]:
                 first_update.setdefault(call["args"]["view_id"], call["time"])
         fills = [first_update[v] - view_sent[v] for v in first_update if v in view_sent]
-        report.add(Figure("modal_filled", "1. views.update: command sent -> modal shows the job", "s",
-                          samples=fills, note=f"includes the {config.graph_latency:g} s Graph latency; "
-                                              f"{len(fills)} of {n} filled (no target)"))
+        report.add(
+            Figure(
+                "modal_filled",
+                "1. views.update: command sent -> modal shows the job",
+                "s",
+                samples=fills,
+                note=f"includes the {config.graph_latency:g} s Graph latency; {len(fills)} of {n} filled (no target)",
+            )
+        )
     report.add(Figure("ack_bot_rss", "1. peak RSS of the bot process (scenario 1)", "MB", value=float(rss)))
 
 
@@ -165,7 +235,7 @@ def _send_concurrently(bot_url: str, world: WorldClient, jobs: list[str], sender
                     return
                 try:
                     sent = client.slash_command(job_id, user_id=user)
-                except Exception as error:  # noqa: BLE001 - reported below
+                except Exception as error:
                     errors.append(error)
                     continue
                 with lock:
@@ -181,8 +251,9 @@ def _send_concurrently(bot_url: str, world: WorldClient, jobs: list[str], sender
     return results
 
 
-def _wait_calls(world: WorldClient, since: float, method: str, match: Callable[[dict], bool], count: int,
-                timeout: float) -> list[dict]:
+def _wait_calls(
+    world: WorldClient, since: float, method: str, match: Callable[[dict], bool], count: int, timeout: float
+) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:
         calls = [c for c in world.calls(since) if c["method"] == method and match(c)]
@@ -192,8 +263,9 @@ def _wait_calls(world: WorldClient, since: float, method: str, match: Callable[[
 
 
 # 2 and 3. The poller at scale, and a change reaching the channel
-def poller_at_scale(world: WorldClient, workdir: Path, config: Config, report: Report,
-                    bot_cpus: set[int] | None = None) -> None:
+def poller_at_scale(
+    world: WorldClient, workdir: Path, config: Config, report: Report, bot_cpus: set[int] | None = None
+) -> None:
     runs, interval = config.runs, config.interval
     say(f"scenario 2: {runs} RUNNING runs polled every {interval:g} s for {config.ticks} ticks, Graph at full speed")
     world.set_latency(0.0)
@@ -241,34 +313,90 @@ def poller_at_scale(world: WorldClient, workdir: Path, config: Config, report: R
     bare = _bare_loop(world, jobs, bot_cpus)
     bot_cpu = (cpu1 - cpu0) / polls * 1000 if polls else float("nan")
     bot_wall = (t1 - t0) / polls * 1000 if polls else float("nan")
-    report.add(Figure("poll_cpu", "2. bot CPU per 1,000 polls", "s", value=bot_cpu,
-                      note=f"{polls} polls in {t1 - t0:.1f} s, {cpu1 - cpu0:.2f} CPU s (user+sys, all threads)"))
-    report.add(Figure("poll_wall", "2. bot wall time per 1,000 polls", "s", value=bot_wall,
-                      note=f"1,000 polls are due every {interval * 1000 / runs:g} s at this interval"))
-    report.add(Figure("bare_cpu", "2. bare httpx loop CPU per 1,000 GETs", "s", value=bare["cpu"],
-                      note=f"median of {bare['rounds']} rounds of {bare['gets']} GETs" + (" on the bot's CPU" if bot_cpus else "")))
+    report.add(
+        Figure(
+            "poll_cpu",
+            "2. bot CPU per 1,000 polls",
+            "s",
+            value=bot_cpu,
+            note=f"{polls} polls in {t1 - t0:.1f} s, {cpu1 - cpu0:.2f} CPU s (user+sys, all threads)",
+        )
+    )
+    report.add(
+        Figure(
+            "poll_wall",
+            "2. bot wall time per 1,000 polls",
+            "s",
+            value=bot_wall,
+            note=f"1,000 polls are due every {interval * 1000 / runs:g} s at this interval",
+        )
+    )
+    report.add(
+        Figure(
+            "bare_cpu",
+            "2. bare httpx loop CPU per 1,000 GETs",
+            "s",
+            value=bare["cpu"],
+            note=f"median of {bare['rounds']} rounds of {bare['gets']} GETs"
+            + (" on the bot's CPU" if bot_cpus else ""),
+        )
+    )
     report.add(Figure("bare_wall", "2. bare httpx loop wall time per 1,000 GETs", "s", value=bare["wall"]))
     ratio = bot_cpu / bare["cpu"] if bare["cpu"] else float("nan")
     report.add(Figure("cpu_ratio", "2. CPU ratio bot / bare", "x", value=ratio, target="<= 1.5", met=ratio <= 1.5))
-    report.add(Figure("peak_rss", "2. peak RSS of the bot process", "MB", value=float(rss), target="<= 150 MB",
-                      met=rss <= 150e6))
+    report.add(
+        Figure(
+            "peak_rss", "2. peak RSS of the bot process", "MB", value=float(rss), target="<= 150 MB", met=rss <= 150e6
+        )
+    )
     requests = sum(len(times) for times in per_job.values())
     per_tick = requests / total_ticks if total_ticks else float("nan")
-    report.add(Figure("graph_per_tick", "2. Graph requests per run per tick", "count", value=round(per_tick, 3),
-                      target="1", met=per_tick == 1 and max_per_tick == 1 and stray == 0,
-                      note=f"max in one tick {max_per_tick}, other requests {stray}"))
-    report.add(Figure("polls_per_run", "2. polls per run in the window (min)", "count",
-                      value=float(min(ticks_per_run)) if ticks_per_run else float("nan"),
-                      target=f">= {config.ticks}", met=bool(ticks_per_run) and min(ticks_per_run) >= config.ticks))
-    report.add(Figure("posts_no_change", "2. Slack posts on ticks with no change", "count", value=float(len(writes)),
-                      target="0", met=not writes,
-                      note=f"{len(slack)} Slack call(s) of any kind in the window"))
+    report.add(
+        Figure(
+            "graph_per_tick",
+            "2. Graph requests per run per tick",
+            "count",
+            value=round(per_tick, 3),
+            target="1",
+            met=per_tick == 1 and max_per_tick == 1 and stray == 0,
+            note=f"max in one tick {max_per_tick}, other requests {stray}",
+        )
+    )
+    report.add(
+        Figure(
+            "polls_per_run",
+            "2. polls per run in the window (min)",
+            "count",
+            value=float(min(ticks_per_run)) if ticks_per_run else float("nan"),
+            target=f">= {config.ticks}",
+            met=bool(ticks_per_run) and min(ticks_per_run) >= config.ticks,
+        )
+    )
+    report.add(
+        Figure(
+            "posts_no_change",
+            "2. Slack posts on ticks with no change",
+            "count",
+            value=float(len(writes)),
+            target="0",
+            met=not writes,
+            note=f"{len(slack)} Slack call(s) of any kind in the window",
+        )
+    )
     limit = interval + 1.0
-    report.add(Figure("change_to_channel", "3. status change -> thread reply at Slack", "s", samples=changes["delays"],
-                      target=f"<= {limit:g} s (interval + 1 s)",
-                      met=bool(changes["delays"]) and max(changes["delays"]) <= limit
-                      and len(changes["delays"]) == changes["made"],
-                      note=f"{len(changes['delays'])} of {changes['made']} changes replied"))
+    report.add(
+        Figure(
+            "change_to_channel",
+            "3. status change -> thread reply at Slack",
+            "s",
+            samples=changes["delays"],
+            target=f"<= {limit:g} s (interval + 1 s)",
+            met=bool(changes["delays"])
+            and max(changes["delays"]) <= limit
+            and len(changes["delays"]) == changes["made"],
+            note=f"{len(changes['delays'])} of {changes['made']} changes replied",
+        )
+    )
     report.meta.update(interval=interval, runs=runs, scale_window_seconds=round(t1 - t0, 2))
 
 
@@ -279,12 +407,26 @@ def _insert_runs(db_path: Path, jobs: list[MigrationJob], roots: list[str]) -> N
     now = utcnow()
     with store.session() as session:
         session.add_all(
-            Run(job_id=job.id.lower(), job_name=job.name, action="migrate", state=RunState.RUNNING.value,
-                channel_id=CHANNEL, root_ts=root, requester_id=USERS[n % len(USERS)], reason="bench",
-                created_at=now, started_at=now, last_status=job.status_label, last_message=job.message or "",
-                last_job_update=job.last_updated, last_seen_change_at=now, posted_status=job.status_label,
-                posted_message=job.message or "")
-            for n, (job, root) in enumerate(zip(jobs, roots)))
+            Run(
+                job_id=job.id.lower(),
+                job_name=job.name,
+                action="migrate",
+                state=RunState.RUNNING.value,
+                channel_id=CHANNEL,
+                root_ts=root,
+                requester_id=USERS[n % len(USERS)],
+                reason="bench",
+                created_at=now,
+                started_at=now,
+                last_status=job.status_label,
+                last_message=job.message or "",
+                last_job_update=job.last_updated,
+                last_seen_change_at=now,
+                posted_status=job.status_label,
+                posted_message=job.message or "",
+            )
+            for n, (job, root) in enumerate(zip(jobs, roots))
+        )
     store.engine.dispose()
 
 
@@ -313,8 +455,14 @@ def _changes(world: WorldClient, jobs: list[MigrationJob], roots: list[str], con
         before = time.time()
         world.set_status(jobs[n].id, "cuttingOver")
         made[roots[n]] = before
-    replies = _wait_calls(world, since, "chat.postMessage", lambda c: c["args"].get("thread_ts") in made and c["ok"],
-                          len(made), timeout=3 * config.interval + 10)
+    replies = _wait_calls(
+        world,
+        since,
+        "chat.postMessage",
+        lambda c: c["args"].get("thread_ts") in made and c["ok"],
+        len(made),
+        timeout=3 * config.interval + 10,
+    )
     first: dict[str, float] = {}
     for call in replies:
         first.setdefault(call["args"]["thread_ts"], call["time"])
@@ -339,7 +487,7 @@ def _bare_gets(world: WorldClient, jobs: list[MigrationJob], rounds: int = 3, at
     base = world.urls["graph_base_url"] + JOBS_PATH
     headers = {"Authorization": f"Bearer {SIM_TOKEN}", "Accept": "application/json"}
     urls = [base + job.id for job in jobs]
-    urls = (urls * (at_least // len(urls) + 1))[:max(at_least, len(urls))]
+    urls = (urls * (at_least // len(urls) + 1))[: max(at_least, len(urls))]
     cpus, walls = [], []
     with httpx.Client(headers=headers, timeout=20) as client:
         for url in urls[:20]:  # warm-up: connection, first-use costs
@@ -352,5 +500,9 @@ def _bare_gets(world: WorldClient, jobs: list[MigrationJob], rounds: int = 3, at
                 response.json()
             cpus.append((time.process_time() - cpu0) / len(urls) * 1000)
             walls.append((time.perf_counter() - wall0) / len(urls) * 1000)
-    return {"cpu": sorted(cpus)[len(cpus) // 2], "wall": sorted(walls)[len(walls) // 2], "gets": len(urls),
-            "rounds": rounds}
+    return {
+        "cpu": sorted(cpus)[len(cpus) // 2],
+        "wall": sorted(walls)[len(walls) // 2],
+        "gets": len(urls),
+        "rounds": rounds,
+    }

@@ -1,7 +1,7 @@
 """Signed ``/migrate`` commands, sent the way Slack sends them, with as little client work as possible in the timing.
 
-:class:`bot.slack_standin.SlackSender` builds the same request (same form fields, same ``v0`` signature from
-:func:`bot.slack_standin.sign`), but on httpx, whose per-request CPU cost is several times that of
+:class:`bot.rehearsal.slack_standin.SlackSender` builds the same request (same form fields, same ``v0`` signature from
+:func:`bot.rehearsal.slack_standin.sign`), but on httpx, whose per-request CPU cost is several times that of
 ``http.client``. With 20 sender threads in one process on a 2-CPU machine that cost, and the GIL it holds,
 showed up as tens of milliseconds of "ack latency" against a server that does nothing (see bench/README.md,
 "harness floor"). Here everything that is not the request itself happens before ``sent_at``: the trigger id
@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
-from bot.slack_standin import sign
+from bot.rehearsal.slack_standin import sign
 
 
 @dataclass
@@ -63,8 +63,15 @@ class _Connection:
 class CommandSender:
     """Plays Slack for slash commands: ``CommandSender(bot_url, signing_secret, world_urls)``; one per thread."""
 
-    def __init__(self, bot_url: str, signing_secret: str, world_urls: dict[str, str], *, channel_id: str,
-                 channel_name: str = "migrations-bench") -> None:
+    def __init__(
+        self,
+        bot_url: str,
+        signing_secret: str,
+        world_urls: dict[str, str],
+        *,
+        channel_id: str,
+        channel_name: str = "migrations-bench",
+    ) -> None:
         url = bot_url.rstrip("/")
         self._bot = _Connection(url if url.endswith("/slack/events") else f"{url}/slack/events")
         self._control = _Connection(world_urls["control_url"] + "/_bench/slash")
@@ -86,8 +93,10 @@ class CommandSender:
         self.close()
 
     def slash_command(self, text: str, *, user_id: str, user_name: str = "", command: str = "/migrate") -> Sent:
-        status, raw = self._control.post(json.dumps({"user_id": user_id, "channel_id": self.channel_id}).encode(),
-                                         {"Content-Type": "application/json"})
+        status, raw = self._control.post(
+            json.dumps({"user_id": user_id, "channel_id": self.channel_id}).encode(),
+            {"Content-Type": "application/json"},
+        )
         if status != 200:
             raise RuntimeError(f"the stand-in did not issue a trigger: {status} {raw[:200]!r}")
         issued = json.loads(raw)

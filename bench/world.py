@@ -30,10 +30,10 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from bot.app import BOT_SCOPES
 from bot.httpserver import WSGIServer
-from bot.simulator import GraphSimulator, SimClock
-from bot.slack_standin import SlackStandIn
+from bot.rehearsal.simulator import GraphSimulator, SimClock
+from bot.rehearsal.slack_standin import SlackStandIn
+from bot.slack.scopes import BOT_SCOPES
 
 SIM_TOKEN = "bench-graph-token"
 SIGNING_SECRET = "bench-signing-secret-0123456789ab"
@@ -74,9 +74,17 @@ class World:
 
     def urls(self) -> dict[str, str]:
         assert self.control is not None
-        return {"graph_base_url": self.sim.base_url, "sim_url": self.sim.url, "slack_api_url": self.slack.api_url,
-                "control_url": self.control.url, "bot_token": self.slack.bot_token, "team_id": self.slack.team_id,
-                "team_domain": self.slack.team_domain, "app_id": self.slack.app_id, "pid": str(os.getpid())}
+        return {
+            "graph_base_url": self.sim.base_url,
+            "sim_url": self.sim.url,
+            "slack_api_url": self.slack.api_url,
+            "control_url": self.control.url,
+            "bot_token": self.slack.bot_token,
+            "team_id": self.slack.team_id,
+            "team_domain": self.slack.team_domain,
+            "app_id": self.slack.app_id,
+            "pid": str(os.getpid()),
+        }
 
     # Control API
     def _app(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -92,19 +100,26 @@ class World:
         if result is None:
             status, result = 404, {"error": f"no {method} {path}"}
         payload = json.dumps(result, default=str).encode()
-        start_response(f"{status} {'OK' if status == 200 else 'Error'}",
-                       [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+        start_response(
+            f"{status} {'OK' if status == 200 else 'Error'}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+        )
         return [payload]
 
     def _route(self, method: str, path: str, query: dict[str, str], body: dict[str, Any]) -> Any:
         match method, path:
             case "POST", "/_bench/slash":
                 user, channel = body["user_id"], body.get("channel_id", CHANNEL)
-                return {"trigger_id": self.slack.issue_trigger(user),
-                        "response_url": self.slack.issue_response_url(channel=channel, user=user)}
+                return {
+                    "trigger_id": self.slack.issue_trigger(user),
+                    "response_url": self.slack.issue_response_url(channel=channel, user=user),
+                }
             case "POST", "/_bench/jobs":
-                return {"value": self._jobs(int(body["count"]), body.get("status", "validatePassed"),
-                                            body.get("prefix", "bench"))}
+                return {
+                    "value": self._jobs(
+                        int(body["count"]), body.get("status", "validatePassed"), body.get("prefix", "bench")
+                    )
+                }
             case "POST", "/_bench/roots":
                 return {"value": self._roots(int(body["count"]), body.get("channel", CHANNEL))}
             case "GET", "/_bench/calls":
@@ -112,8 +127,7 @@ class World:
                 return {"value": [_compact_call(call) for call in self.slack.calls if call.time >= since]}
             case "GET", "/_bench/graph":
                 since = float(query.get("since", 0))
-                return {"value": [[r.time, r.method, r.path, r.status] for r in self.sim.requests
-                                  if r.time >= since]}
+                return {"value": [[r.time, r.method, r.path, r.status] for r in self.sim.requests if r.time >= since]}
             case "POST", "/_bench/reset":
                 self.slack.reset_calls()
                 self.sim.clear_requests()
@@ -145,8 +159,15 @@ def _compact_call(call: Any) -> dict[str, Any]:
     args = {key: call.args[key] for key in _CALL_ARGS if key in call.args}
     response = call.response or {}
     view = response.get("view") if isinstance(response.get("view"), dict) else {}
-    return {"method": call.method, "time": call.time, "ok": call.ok, "error": call.error, "args": args,
-            "ts": response.get("ts"), "view_id": view.get("id")}
+    return {
+        "method": call.method,
+        "time": call.time,
+        "ok": call.ok,
+        "error": call.error,
+        "args": args,
+        "ts": response.get("ts"),
+        "view_id": view.get("id"),
+    }
 
 
 class WorldClient:
@@ -187,13 +208,15 @@ class WorldClient:
 
     # The simulator's own control API
     def set_latency(self, seconds: float) -> None:
-        response = self._http.post(f"{self.urls['sim_url']}/_sim/latency", json={"seconds": seconds},
-                                   headers=self._sim_headers)
+        response = self._http.post(
+            f"{self.urls['sim_url']}/_sim/latency", json={"seconds": seconds}, headers=self._sim_headers
+        )
         response.raise_for_status()
 
     def set_status(self, job_id: str, status: str) -> None:
-        response = self._http.post(f"{self.urls['sim_url']}/_sim/jobs/{job_id}/status", json={"status": status},
-                                   headers=self._sim_headers)
+        response = self._http.post(
+            f"{self.urls['sim_url']}/_sim/jobs/{job_id}/status", json={"status": status}, headers=self._sim_headers
+        )
         response.raise_for_status()
 
 

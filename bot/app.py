@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
-import signal
-import threading
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -18,24 +16,24 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
 )
 
-from bot.approvals import Approvals
-from bot.auth import StaticToken, TokenSource
 from bot.config import Settings
-from bot.graph import GraphClient
-from bot.health import CredentialHealth, Whoami
+from bot.credential.base import StaticToken, TokenSource
+from bot.credential.factory import build_credential
+from bot.credential.health import CredentialHealth
+from bot.graph.client import GraphClient
 from bot.httpserver import WSGIServer
-from bot.policy import Policy, UsergroupMembers
-from bot.poller import Poller
-from bot.reports import Reports
 from bot.store import Store, utcnow
-from bot.workers import Workers
-from bot.workflow import MigrationFlow
+from bot.workflow.approvals import Approvals
+from bot.workflow.flow import MigrationFlow
+from bot.workflow.policy import Policy, UsergroupMembers
+from bot.workflow.poller import Poller
+from bot.workflow.reports import Reports
+from bot.workflow.whoami import Whoami
+from bot.workflow.workers import Workers
 from handlers import register
 
 log = logging.getLogger(__name__)
 
-#: The bot token scopes the features need (manifest.yml must grant exactly these; `migrate-bot check` verifies).
-BOT_SCOPES = ("commands", "chat:write", "usergroups:read", "channels:history", "groups:history")
 WORKER_THREADS = 16  # Graph calls and posting after an ack
 PROMPT_THREADS = 8  # views.open with a fresh trigger_id: never queued behind Graph
 HTTP_THREADS = 32
@@ -60,8 +58,9 @@ def build_slack_client(settings: Settings) -> WebClient:
 class MigrateBot:
     """Everything the bot runs, built from settings. ``tokens`` overrides the admin credential (simulator)."""
 
-    def __init__(self, settings: Settings, *, tokens: TokenSource | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, settings: Settings, *, tokens: TokenSource | None = None, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self.settings = settings
         self.slack = build_slack_client(settings)
         identity = self.slack.auth_test()
@@ -71,13 +70,12 @@ class MigrateBot:
         if tokens is None and settings.graph_static_token is not None:
             tokens = StaticToken(settings.graph_static_token.get_secret_value())
         if tokens is None:
-            from bot.auth import build_credential
-
             tokens = build_credential(settings)
         self.tokens = tokens
         # GraphClient gets the wrapped source: credential failures alert OPS_CHANNEL once per episode
-        self.health = CredentialHealth(tokens, slack=self.slack, store=self.store, channel=settings.ops_channel,
-                                       clock=clock)
+        self.health = CredentialHealth(
+            tokens, slack=self.slack, store=self.store, channel=settings.ops_channel, clock=clock
+        )
         self.graph = GraphClient(settings.graph_base_url, self.health)
         self.workers = Workers(WORKER_THREADS, "work")
         self.prompt = Workers(PROMPT_THREADS, "prompt")
@@ -92,13 +90,33 @@ class MigrateBot:
             approvers_group=settings.approvers_usergroup,
             allow_self_approval=settings.allow_self_approval,
         )
-        self.tracker = Poller(self.store, self.graph, self.slack, interval=settings.poll_interval_seconds,
-                              stale_after=timedelta(hours=settings.stale_after_hours),
-                              admin_mention=settings.admin_mention, clock=clock)
-        self.flow = MigrationFlow(graph=self.graph, slack=self.slack, store=self.store, policy=self.policy,
-                                  work=self.workers, tracker=self.tracker, clock=clock)
-        self.approvals = Approvals(flow=self.flow, graph=self.graph, slack=self.slack, store=self.store,
-                                   policy=self.policy, ttl=timedelta(hours=settings.approval_ttl_hours), clock=clock)
+        self.tracker = Poller(
+            self.store,
+            self.graph,
+            self.slack,
+            interval=settings.poll_interval_seconds,
+            stale_after=timedelta(hours=settings.stale_after_hours),
+            admin_mention=settings.admin_mention,
+            clock=clock,
+        )
+        self.flow = MigrationFlow(
+            graph=self.graph,
+            slack=self.slack,
+            store=self.store,
+            policy=self.policy,
+            work=self.workers,
+            tracker=self.tracker,
+            clock=clock,
+        )
+        self.approvals = Approvals(
+            flow=self.flow,
+            graph=self.graph,
+            slack=self.slack,
+            store=self.store,
+            policy=self.policy,
+            ttl=timedelta(hours=settings.approval_ttl_hours),
+            clock=clock,
+        )
         self.flow.approvals = self.approvals
         self.reports = Reports(graph=self.graph, slack=self.slack, store=self.store, policy=self.policy, clock=clock)
         self.app = App(
@@ -109,26 +127,48 @@ class MigrateBot:
             # Bolt's executor hop and its 10 ms ack polling loop.
             process_before_response=True,
         )
-        self.whoami = Whoami(health=self.health, policy=self.policy, slack=self.slack,
-                             graph_base_url=settings.graph_base_url)
-        register(self.app, flow=self.flow, approvals=self.approvals, policy=self.policy, workers=self.workers,
-                 prompt=self.prompt, reports=self.reports, whoami=self.whoami)
+        self.whoami = Whoami(
+            health=self.health, policy=self.policy, slack=self.slack, graph_base_url=settings.graph_base_url
+        )
+        register(
+            self.app,
+            flow=self.flow,
+            approvals=self.approvals,
+            policy=self.policy,
+            workers=self.workers,
+            prompt=self.prompt,
+            reports=self.reports,
+            whoami=self.whoami,
+        )
 
     # Lifecycle
     def start(self) -> None:
         """Start background work: the poller resumes every unfinished run from the database, and
         overdue approval requests are expired every minute."""
         self.tracker.start()
-        self.workers.submit(self.policy.groups.warm, self.settings.migrators_usergroup,
-                            self.settings.approvers_usergroup)
+        self.workers.submit(
+            self.policy.groups.warm, self.settings.migrators_usergroup, self.settings.approvers_usergroup
+        )
         started = self.flow.clock()
         self.workers.submit(self.flow.reconcile_interrupted, started_before=started)
-        self.tracker.scheduler.add_job(self._reconcile_unsettled, "interval", seconds=APPROVAL_SWEEP_SECONDS,
-                                       id="reconcile-starting", replace_existing=True, coalesce=True,
-                                       max_instances=1)
-        self.tracker.scheduler.add_job(self.approvals.expire_overdue, "interval", seconds=APPROVAL_SWEEP_SECONDS,
-                                       id="expire-approvals", replace_existing=True, coalesce=True,
-                                       max_instances=1)
+        self.tracker.scheduler.add_job(
+            self._reconcile_unsettled,
+            "interval",
+            seconds=APPROVAL_SWEEP_SECONDS,
+            id="reconcile-starting",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
+        self.tracker.scheduler.add_job(
+            self.approvals.expire_overdue,
+            "interval",
+            seconds=APPROVAL_SWEEP_SECONDS,
+            id="expire-approvals",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
         self.health.schedule(self.tracker.scheduler)  # daily silent refresh of the admin credential
 
     def _reconcile_unsettled(self) -> None:
@@ -168,44 +208,3 @@ class MigrateBot:
 
         assert self.settings.slack_app_token is not None
         return SocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
-
-
-def run_command(args: Any, settings: Settings) -> int:
-    """``migrate-bot run``: Socket Mode by default, ``--http`` for HTTP; no credentials at all: the demo."""
-    if not settings.has_any_credentials:
-        print("No Slack or Azure credentials are configured: running the built-in demo instead.\n"
-              "See README.md to connect a Slack workspace and a tenant.\n")
-        from bot.demo import demo_command
-
-        args.outcome = getattr(args, "outcome", "completed")
-        return demo_command(args, settings)
-    settings.require_slack(http=args.http)
-    settings.require_graph_credential()
-    bot = MigrateBot(settings)
-    bot.start()
-    gc.freeze()  # what start-up built lives for the process: keep it out of every later full collection
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        if args.http:
-            server = bot.http_server(args.host, args.port).start()
-            log.info("serving Slack on %s/slack/events (health: /healthz)", server.url)
-            _wait(stop)
-            server.stop()
-        else:
-            handler = bot.socket_mode_handler()
-            handler.connect()
-            log.info("connected to Slack in Socket Mode")
-            _wait(stop)
-            handler.close()
-    finally:
-        bot.close()
-    return 0
-
-
-def _wait(stop: threading.Event) -> None:
-    try:
-        while not stop.wait(1.0):
-            pass
-    except KeyboardInterrupt:
-        pass

@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
-from bot.jobs import GUID_RE
+from bot.graph.models import GUID_RE
 
 DEFAULT_DATA_DIR = Path("data")
 CommaList = Annotated[list[str], NoDecode]
@@ -27,9 +27,7 @@ def _split(value: object) -> object:
 class Settings(BaseSettings):
     """Every setting migrate-bot reads. Secrets are ``SecretStr`` so they never print."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
 
     # Slack
     slack_bot_token: SecretStr | None = None
@@ -103,7 +101,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _static_token_only_for_loopback(self) -> "Settings":
+    def _static_token_only_for_loopback(self) -> Settings:
         if self.graph_static_token is not None:
             host = urlsplit(self.graph_base_url).hostname or ""
             if host not in ("127.0.0.1", "localhost", "::1"):
@@ -133,8 +131,13 @@ class Settings(BaseSettings):
     def has_any_credentials(self) -> bool:
         return any(
             value is not None
-            for value in (self.slack_bot_token, self.slack_app_token, self.slack_signing_secret,
-                          self.azure_tenant_id, self.azure_client_id)
+            for value in (
+                self.slack_bot_token,
+                self.slack_app_token,
+                self.slack_signing_secret,
+                self.azure_tenant_id,
+                self.azure_client_id,
+            )
         )
 
     # Requirements per command
@@ -146,8 +149,7 @@ class Settings(BaseSettings):
             raise ConfigError("SLACK_SIGNING_SECRET: missing (required by --http; from Basic Information)")
         if not http and self.slack_app_token is None:
             raise ConfigError(
-                "SLACK_APP_TOKEN: missing (an xapp- token with connections:write for Socket Mode; "
-                "or run with --http)"
+                "SLACK_APP_TOKEN: missing (an xapp- token with connections:write for Socket Mode; or run with --http)"
             )
 
     def require_graph_credential(self) -> None:
@@ -160,7 +162,9 @@ class Settings(BaseSettings):
             raise ConfigError("AZURE_CLIENT_ID: missing (the Application ID of the Entra app registration)")
         if self.graph_auth_mode == "delegated":
             if self.token_cache_key is None:
-                raise ConfigError("TOKEN_CACHE_KEY: missing (32 random bytes in base64; make one with: migrate-bot keygen)")
+                raise ConfigError(
+                    "TOKEN_CACHE_KEY: missing (32 random bytes in base64; make one with: migrate-bot keygen)"
+                )
         elif self.azure_client_secret is None and self.azure_client_certificate_path is None:
             raise ConfigError(
                 "AZURE_CLIENT_SECRET: missing (application mode needs it or AZURE_CLIENT_CERTIFICATE_PATH)"

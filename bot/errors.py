@@ -135,5 +135,7 @@ class GraphBadRequest(GraphError):
 class GraphActionOutcomeUnknown(GraphUnavailable):
     """validate/migrate/cancel got no clear answer and the job could not be re-read: it may or may not have run."""
 
-    hint = ("Graph did not confirm the action and the job could not be read back, so it may or may not have "
-            "been applied. Check the job's status before trying again.")
+    hint = (
+        "Graph did not confirm the action and the job could not be read back, so it may or may not have "
+        "been applied. Check the job's status before trying again."
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from cheroot import wsgi
 
@@ -26,8 +26,7 @@ class WSGIServer:
         certfile: str | None = None,
         keyfile: str | None = None,
     ) -> None:
-        self._server = wsgi.Server((host, port), app, numthreads=threads, request_queue_size=128,
-                                   shutdown_timeout=2)
+        self._server = wsgi.Server((host, port), app, numthreads=threads, request_queue_size=128, shutdown_timeout=2)
         # How often the accept loop looks for a stop request (cheroot's default 0.5 s makes stop() slow).
         self._server.expiration_interval = 0.05
         if certfile and keyfile:
@@ -46,7 +45,7 @@ class WSGIServer:
         host = self._server.bind_addr[0]
         return f"{self._scheme}://{host}:{self.port}"
 
-    def start(self) -> "WSGIServer":
+    def start(self) -> WSGIServer:
         """Bind now and serve on a daemon thread."""
         self._server.prepare()
         self._thread = threading.Thread(target=self._server.serve, name=f"wsgi-{self.port}", daemon=True)
@@ -63,7 +62,7 @@ class WSGIServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "WSGIServer":
+    def __enter__(self) -> WSGIServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

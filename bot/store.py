@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from bot.errors import MigrateBotError
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class RunState(StrEnum):
@@ -65,12 +65,12 @@ class UtcDateTime(TypeDecorator):
 
     def process_bind_param(self, value, dialect):  # type: ignore[override]
         if isinstance(value, datetime) and value.tzinfo is not None:
-            value = value.astimezone(timezone.utc)
+            value = value.astimezone(UTC)
         return value
 
     def process_result_value(self, value, dialect):  # type: ignore[override]
         if isinstance(value, datetime) and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value
 
 
@@ -136,12 +136,20 @@ class Run(Base):
     __table_args__ = (
         # One job, one active run: a second request for the same job fails at the database. Cancel requests
         # have their own lane (see the class docstring): one at a time per job, next to the run they stop.
-        Index("one_active_run_per_job", "job_id", unique=True,
-              sqlite_where=text(_ACTIVE_SQL + " AND action <> 'cancel'"),
-              postgresql_where=text(_ACTIVE_SQL + " AND action <> 'cancel'")),
-        Index("one_active_cancel_per_job", "job_id", unique=True,
-              sqlite_where=text(_ACTIVE_SQL + " AND action = 'cancel'"),
-              postgresql_where=text(_ACTIVE_SQL + " AND action = 'cancel'")),
+        Index(
+            "one_active_run_per_job",
+            "job_id",
+            unique=True,
+            sqlite_where=text(_ACTIVE_SQL + " AND action <> 'cancel'"),
+            postgresql_where=text(_ACTIVE_SQL + " AND action <> 'cancel'"),
+        ),
+        Index(
+            "one_active_cancel_per_job",
+            "job_id",
+            unique=True,
+            sqlite_where=text(_ACTIVE_SQL + " AND action = 'cancel'"),
+            postgresql_where=text(_ACTIVE_SQL + " AND action = 'cancel'"),
+        ),
     )
 
     @property
@@ -248,11 +256,13 @@ def _upgrade_indexes(connection: Any) -> None:
     """Replace the pre-cancel ``one_active_run_per_job`` (one active run of any action) with the per-lane pair."""
     dialect = connection.engine.dialect.name
     if dialect == "sqlite":
-        found = connection.execute(text("SELECT sql FROM sqlite_master WHERE type = 'index' "
-                                        "AND name = 'one_active_run_per_job'")).scalar()
+        found = connection.execute(
+            text("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'one_active_run_per_job'")
+        ).scalar()
     elif dialect == "postgresql":
-        found = connection.execute(text("SELECT indexdef FROM pg_indexes "
-                                        "WHERE indexname = 'one_active_run_per_job'")).scalar()
+        found = connection.execute(
+            text("SELECT indexdef FROM pg_indexes WHERE indexname = 'one_active_run_per_job'")
+        ).scalar()
     else:
         found = None
     if found is not None and "action" not in str(found):
@@ -275,7 +285,7 @@ class Store:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def from_url(cls, url: str) -> "Store":
+    def from_url(cls, url: str) -> Store:
         engine = create_db_engine(url)
         migrate_schema(engine)
         return cls(engine)
@@ -324,8 +334,13 @@ class Store:
     def active_runs_for(self, job_id: str) -> list[Run]:
         """Every active run of the job (at most one per lane), oldest first."""
         with self.session() as session:
-            return list(session.scalars(select(Run).where(
-                Run.job_id == job_id, Run.state.in_([s.value for s in ACTIVE_STATES])).order_by(Run.id)))
+            return list(
+                session.scalars(
+                    select(Run)
+                    .where(Run.job_id == job_id, Run.state.in_([s.value for s in ACTIVE_STATES]))
+                    .order_by(Run.id)
+                )
+            )
 
     def runs_for_job(self, job_id: str, limit: int = 10) -> list[Run]:
         """The job's most recent runs, newest first."""
@@ -339,8 +354,9 @@ class Store:
         condition = active | (Run.finished_at >= ended_since)
         with self.session() as session:
             total = session.scalar(select(func.count()).select_from(Run).where(condition)) or 0
-            runs = session.scalars(select(Run).where(condition)
-                                   .order_by(case((active, 0), else_=1), Run.id.desc()).limit(limit))
+            runs = session.scalars(
+                select(Run).where(condition).order_by(case((active, 0), else_=1), Run.id.desc()).limit(limit)
+            )
             return list(runs), int(total)
 
     def runs_in(self, *states: RunState) -> list[Run]:

@@ -9,17 +9,26 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.approvals import Approvals
-from bot.health import Whoami
-from bot.policy import Policy
-from bot.reports import Reports
-from bot.workers import Workers
-from bot.workflow import MigrationFlow
+from bot.workflow.approvals import Approvals
+from bot.workflow.flow import MigrationFlow
+from bot.workflow.policy import Policy
+from bot.workflow.reports import Reports
+from bot.workflow.whoami import Whoami
+from bot.workflow.workers import Workers
 from handlers import actions, commands, views
 
 
-def register(app: App, *, flow: MigrationFlow, approvals: Approvals, policy: Policy, workers: Workers,
-             prompt: Workers, reports: Reports, whoami: Whoami) -> None:
+def register(
+    app: App,
+    *,
+    flow: MigrationFlow,
+    approvals: Approvals,
+    policy: Policy,
+    workers: Workers,
+    prompt: Workers,
+    reports: Reports,
+    whoami: Whoami,
+) -> None:
     """Register every listener on ``app``."""
     commands.register(app, flow=flow, policy=policy, reports=reports, whoami=whoami, workers=workers, prompt=prompt)
     views.register(app, flow=flow, approvals=approvals, workers=workers)

@@ -6,13 +6,13 @@ from dataclasses import replace
 
 from slack_bolt import Ack, App
 
-from bot.approval_blocks import APPROVE_ACTION, REJECT_ACTION
-from bot.approvals import Approvals
-from bot.blocks import CANCEL_BUTTON_ACTION, VALIDATE_BUTTON_ACTION, ModalContext
 from bot.errors import InvalidJobId
-from bot.jobs import parse_job_id
-from bot.workers import Workers
-from bot.workflow import MigrationFlow, SlashRequest
+from bot.graph.models import parse_job_id
+from bot.ui.approval import APPROVE_ACTION, REJECT_ACTION
+from bot.ui.modal import CANCEL_BUTTON_ACTION, VALIDATE_BUTTON_ACTION, ModalContext
+from bot.workflow.approvals import Approvals
+from bot.workflow.flow import MigrationFlow, SlashRequest
+from bot.workflow.workers import Workers
 
 
 def _run_id(action: dict) -> int | None:
@@ -38,8 +38,14 @@ def register(app: App, *, flow: MigrationFlow, approvals: Approvals, workers: Wo
         ack()
         run_id = _run_id(action)
         if run_id is not None:
-            prompt.submit(approvals.open_reject, run_id, body["user"]["id"], body["trigger_id"],
-                          body["channel"]["id"], body["container"]["message_ts"])
+            prompt.submit(
+                approvals.open_reject,
+                run_id,
+                body["user"]["id"],
+                body["trigger_id"],
+                body["channel"]["id"],
+                body["container"]["message_ts"],
+            )
 
     def opener(job_action: str):
         """A button that opens the ``job_action`` confirmation for the job in its value: with the click's fresh
@@ -53,8 +59,12 @@ def register(app: App, *, flow: MigrationFlow, approvals: Approvals, workers: Wo
             user_id = body["user"]["id"]
             view = body.get("view")
             if (body.get("container") or {}).get("type") == "view" and view:
-                ctx = replace(ModalContext.decode(view.get("private_metadata", "")), job_id=job_id,
-                              user_id=user_id, action=job_action)
+                ctx = replace(
+                    ModalContext.decode(view.get("private_metadata", "")),
+                    job_id=job_id,
+                    user_id=user_id,
+                    action=job_action,
+                )
                 workers.submit(flow.switch_confirmation, ctx, user_id, view["id"], view.get("hash"))
                 return
             channel_id = (body.get("channel") or {}).get("id") or ""
@@ -63,8 +73,13 @@ def register(app: App, *, flow: MigrationFlow, approvals: Approvals, workers: Wo
             if not place.allowed:
                 workers.submit(flow.tell_user, channel_id, user_id, f":no_entry: {place.reason}")
                 return
-            request = SlashRequest(user_id=user_id, channel_id=channel_id, team_id=team_id,
-                                   trigger_id=body["trigger_id"], response_url=body.get("response_url"))
+            request = SlashRequest(
+                user_id=user_id,
+                channel_id=channel_id,
+                team_id=team_id,
+                trigger_id=body["trigger_id"],
+                response_url=body.get("response_url"),
+            )
             prompt.submit(flow.open_confirmation, request, job_id, action=job_action)
 
         return open_modal

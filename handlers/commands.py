@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from slack_bolt import Ack, App
 
-from bot.commands import ParsedCommand, parse_command, usage_reply
-from bot.health import Whoami
-from bot.policy import Policy
-from bot.reports import Reports
-from bot.workers import Workers
-from bot.workflow import MigrationFlow, SlashRequest
+from bot.workflow.command_text import ParsedCommand, parse_command, usage_reply
+from bot.workflow.flow import MigrationFlow, SlashRequest
+from bot.workflow.policy import Policy
+from bot.workflow.reports import Reports
+from bot.workflow.whoami import Whoami
+from bot.workflow.workers import Workers
 
 #: A subcommand's listener body: called after parsing and the workspace/channel check, it must ack.
 Route = Callable[[Ack, dict, ParsedCommand], None]
@@ -28,8 +28,16 @@ def slash_request(command: dict) -> SlashRequest:
     )
 
 
-def register(app: App, *, flow: MigrationFlow, policy: Policy, reports: Reports, whoami: Whoami,
-             workers: Workers, prompt: Workers) -> None:
+def register(
+    app: App,
+    *,
+    flow: MigrationFlow,
+    policy: Policy,
+    reports: Reports,
+    whoami: Whoami,
+    workers: Workers,
+    prompt: Workers,
+) -> None:
     def open_modal(ack: Ack, command: dict, parsed: ParsedCommand) -> None:
         """migrate / validate / cancel: the loading modal opens on the prompt pool while the trigger_id is fresh."""
         ack()
@@ -45,8 +53,12 @@ def register(app: App, *, flow: MigrationFlow, policy: Policy, reports: Reports,
 
     def who_am_i(ack: Ack, command: dict, parsed: ParsedCommand) -> None:
         ack()
-        workers.submit(whoami.answer, user_id=command["user_id"], channel_id=command["channel_id"],
-                       response_url=command.get("response_url"))
+        workers.submit(
+            whoami.answer,
+            user_id=command["user_id"],
+            channel_id=command["channel_id"],
+            response_url=command.get("response_url"),
+        )
 
     # One line per subcommand.
     routes: dict[str, Route] = {

@@ -6,21 +6,21 @@ import json
 
 from slack_bolt import Ack, App
 
-from bot.approval_blocks import (
+from bot.ui.approval import (
     REJECT_CALLBACK,
     REJECT_REASON_ACTION,
     REJECT_REASON_BLOCK,
 )
-from bot.approvals import Approvals
-from bot.blocks import (
+from bot.ui.modal import (
     CONFIRM_CALLBACK,
     REASON_ACTION,
     REASON_BLOCK,
     ModalContext,
     words,
 )
-from bot.workers import Workers
-from bot.workflow import MigrationFlow
+from bot.workflow.approvals import Approvals
+from bot.workflow.flow import MigrationFlow
+from bot.workflow.workers import Workers
 
 
 def _value(view: dict, block_id: str, action_id: str) -> str:
@@ -41,8 +41,12 @@ def register(app: App, *, flow: MigrationFlow, approvals: Approvals, workers: Wo
     def reject_reason(ack: Ack, body: dict, view: dict) -> None:
         ack()
         meta = json.loads(view.get("private_metadata") or "{}")
-        workers.submit(approvals.reject, int(meta["r"]), body["user"]["id"],
-                       _value(view, REJECT_REASON_BLOCK, REJECT_REASON_ACTION))
+        workers.submit(
+            approvals.reject,
+            int(meta["r"]),
+            body["user"]["id"],
+            _value(view, REJECT_REASON_BLOCK, REJECT_REASON_ACTION),
+        )
 
     app.view(CONFIRM_CALLBACK)(confirm)
     app.view(REJECT_CALLBACK)(reject_reason)

@@ -1,4 +1,4 @@
-"""Shared fixtures. The end-to-end world is :class:`bot.sandbox.Sandbox`: real HTTP on loopback."""
+"""Shared fixtures. The end-to-end world is :class:`bot.rehearsal.sandbox.Sandbox`: real HTTP on loopback."""
 
 from __future__ import annotations
 
@@ -6,10 +6,24 @@ import os
 
 import pytest
 
-from bot.sandbox import Sandbox
+from bot.rehearsal.sandbox import Sandbox
 
-_ENV_PREFIXES = ("SLACK_", "AZURE_", "GRAPH_", "TOKEN_CACHE", "DATABASE_URL", "POLL_", "ALLOWED_", "APPROV",
-                 "REQUIRE_APPROVAL", "MIGRATORS_", "OPS_CHANNEL", "ADMIN_MENTION", "STALE_AFTER", "MIGRATE_BOT_")
+_ENV_PREFIXES = (
+    "SLACK_",
+    "AZURE_",
+    "GRAPH_",
+    "TOKEN_CACHE",
+    "DATABASE_URL",
+    "POLL_",
+    "ALLOWED_",
+    "APPROV",
+    "REQUIRE_APPROVAL",
+    "MIGRATORS_",
+    "OPS_CHANNEL",
+    "ADMIN_MENTION",
+    "STALE_AFTER",
+    "MIGRATE_BOT_",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -12,11 +12,8 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.approval_blocks import APPROVE_ACTION, REJECT_ACTION
-from bot.blocks import CANCEL_BUTTON_ACTION, VALIDATE_BUTTON_ACTION
-from bot.poller import FINAL_EVENT
-from bot.sandbox import APPROVER, CHANNEL, OUTSIDER, REQUESTER
-from bot.simulator.seed import (
+from bot.rehearsal.sandbox import APPROVER, CHANNEL, OUTSIDER, REQUESTER
+from bot.rehearsal.simulator.seed import (
     SEED_IN_PROGRESS,
     SEED_SUBMITTED,
     SEED_VALIDATE_FAILED,
@@ -24,6 +21,9 @@ from bot.simulator.seed import (
     SEED_VALIDATION_EXPIRED,
 )
 from bot.store import JobBusy, RunState, Store, migrate_schema, utcnow
+from bot.ui.approval import APPROVE_ACTION, REJECT_ACTION
+from bot.ui.modal import CANCEL_BUTTON_ACTION, VALIDATE_BUTTON_ACTION
+from bot.workflow.poller import FINAL_EVENT
 
 UNKNOWN_JOB = "0c0ffee0-0000-4000-8000-000000000404"
 VALIDATION_SECONDS = 30 + 60 + 150 + 1  # validateSubmitted → validateProcessing → validateInProgress → result
@@ -53,9 +53,17 @@ def command(world, text, user=REQUESTER):
 
 def reply_to(world, user, contains, *, timeout=10.0):
     """The first ephemeral (response_url, postEphemeral) shown to ``user`` whose text or blocks contain ``contains``."""
+
     def find():
-        return next((e for e in world.slack.ephemerals if e.user == user and e.source != "ack"
-                     and contains in e.text + dump(e.blocks)), None)
+        return next(
+            (
+                e
+                for e in world.slack.ephemerals
+                if e.user == user and e.source != "ack" and contains in e.text + dump(e.blocks)
+            ),
+            None,
+        )
+
     return world.wait_until(find, timeout=timeout, what=f"a reply with {contains!r}")
 
 
@@ -81,14 +89,17 @@ def run_of(world, job_id, action):
 
 
 def wait_run(world, job_id, action, state, what=None):
-    return world.wait_until(lambda: (r := run_of(world, job_id, action)) and r.state == state and r,
-                            what=what or f"{action} run {state}")
+    return world.wait_until(
+        lambda: (r := run_of(world, job_id, action)) and r.state == state and r, what=what or f"{action} run {state}"
+    )
 
 
 def wait_posted(world, job_id, action, state):
     """The run once it is in ``state`` and its message (request or root) is posted."""
-    return world.wait_until(lambda: (r := run_of(world, job_id, action)) and r.state == state and r.root_ts and r,
-                            what=f"{action} run {state} with its message")
+    return world.wait_until(
+        lambda: (r := run_of(world, job_id, action)) and r.state == state and r.root_ts and r,
+        what=f"{action} run {state} with its message",
+    )
 
 
 def buttons(message) -> list[str]:
@@ -116,25 +127,41 @@ def start_migration(world, job_id=SEED_VALIDATE_PASSED):
     """A migrate run started through the bot (no approval), RUNNING with its root message."""
     view = open_modal(world, "", job_id)
     submit(world, view, "CHG0042 wave 3")
-    return world.wait_until(lambda: (r := run_of(world, job_id, "migrate")) and r.root_ts and
-                            r.state == RunState.RUNNING and r, what="migration running")
+    return world.wait_until(
+        lambda: (r := run_of(world, job_id, "migrate")) and r.root_ts and r.state == RunState.RUNNING and r,
+        what="migration running",
+    )
 
 
 # /migrate help and bad input
 def test_help_lists_every_subcommand_with_an_example(world):
     sent = command(world, "help")
-    for example in ("/migrate 5b0c7e2a-", "/migrate status 5b0c", "/migrate list", "/migrate validate 5b0c",
-                    "/migrate cancel 5b0c", "/migrate whoami", "/migrate help"):
+    for example in (
+        "/migrate 5b0c7e2a-",
+        "/migrate status 5b0c",
+        "/migrate list",
+        "/migrate validate 5b0c",
+        "/migrate cancel 5b0c",
+        "/migrate whoami",
+        "/migrate help",
+    ):
         assert example in sent.response.text, example
     assert "no approval" in sent.response.text
     assert world.sim.requests == [] and world.slack.calls_to("views.open") == []
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("status", "needs a job id"), ("validate", "needs a job id"), ("cancel", "needs a job id"),
-    ("status not-a-guid", "is not a job id"), ("cancel <!channel>", "&lt;!channel&gt;"),
-    (f"validate {SEED_SUBMITTED} extra", "single job id"), ("list everything", "takes no arguments"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("status", "needs a job id"),
+        ("validate", "needs a job id"),
+        ("cancel", "needs a job id"),
+        ("status not-a-guid", "is not a job id"),
+        ("cancel <!channel>", "&lt;!channel&gt;"),
+        (f"validate {SEED_SUBMITTED} extra", "single job id"),
+        ("list everything", "takes no arguments"),
+    ],
+)
 def test_bad_input_is_answered_in_the_ack_without_graph(world, text, expected):
     sent = command(world, text)
     assert expected in sent.response.text and "Usage" in sent.response.text
@@ -193,15 +220,32 @@ def test_list_shows_pending_running_and_recent_but_not_old_runs(approval_world):
     pending = wait_posted(world, SEED_VALIDATE_PASSED, "migrate", RunState.PENDING)
     view = open_modal(world, "validate", SEED_SUBMITTED)  # a validation: running at once, no approval
     submit(world, view)
-    running = world.wait_until(lambda: (r := run_of(world, SEED_SUBMITTED, "validate")) and r.root_ts and r,
-                               what="validation running")
+    running = world.wait_until(
+        lambda: (r := run_of(world, SEED_SUBMITTED, "validate")) and r.root_ts and r, what="validation running"
+    )
     now = utcnow()
-    recent = store.create_run(job_id=SEED_VALIDATE_FAILED, job_name="wave4_recent", channel_id=CHANNEL,
-                              requester_id=REQUESTER, reason="r", state=RunState.FINISHED, action="validate",
-                              outcome="validateFailed", finished_at=now - timedelta(days=1))
-    store.create_run(job_id=SEED_VALIDATION_EXPIRED, job_name="wave2_long_ago", channel_id=CHANNEL,
-                     requester_id=REQUESTER, reason="r", state=RunState.FINISHED, outcome="completed",
-                     created_at=now - timedelta(days=9), finished_at=now - timedelta(days=8))
+    recent = store.create_run(
+        job_id=SEED_VALIDATE_FAILED,
+        job_name="wave4_recent",
+        channel_id=CHANNEL,
+        requester_id=REQUESTER,
+        reason="r",
+        state=RunState.FINISHED,
+        action="validate",
+        outcome="validateFailed",
+        finished_at=now - timedelta(days=1),
+    )
+    store.create_run(
+        job_id=SEED_VALIDATION_EXPIRED,
+        job_name="wave2_long_ago",
+        channel_id=CHANNEL,
+        requester_id=REQUESTER,
+        reason="r",
+        state=RunState.FINISHED,
+        outcome="completed",
+        created_at=now - timedelta(days=9),
+        finished_at=now - timedelta(days=8),
+    )
 
     command(world, "list")
     shown = reply_to(world, REQUESTER, "Migration runs")
@@ -218,8 +262,9 @@ def test_list_shows_pending_running_and_recent_but_not_old_runs(approval_world):
     world.bot.reports.list_limit = 2
     links_before = len(world.slack.calls_to("chat.getPermalink"))
     command(world, "list")
-    capped = world.wait_until(lambda: [e for e in world.slack.ephemerals if "more (older) not shown" in
-                                       dump(e.blocks)], what="capped list")[0]
+    capped = world.wait_until(
+        lambda: [e for e in world.slack.ephemerals if "more (older) not shown" in dump(e.blocks)], what="capped list"
+    )[0]
     assert "…and 1 more" in dump(capped.blocks) and "wave4_recent" not in dump(capped.blocks)
     assert len(world.slack.calls_to("chat.getPermalink")) - links_before == 2  # one per listed run, no more
 
@@ -232,13 +277,15 @@ def test_validate_passes_without_approval_and_says_what_next(approval_world):
     assert view["submit"]["text"] == "Validate" and "can be validated now" in rendered
     assert "no approval is needed" in rendered
     submit(world, view)  # the note is optional
-    run = world.wait_until(lambda: (r := run_of(world, SEED_SUBMITTED, "validate")) and r.root_ts and r,
-                           what="validation running")
+    run = world.wait_until(
+        lambda: (r := run_of(world, SEED_SUBMITTED, "validate")) and r.root_ts and r, what="validation running"
+    )
     assert run.state == RunState.RUNNING and world.sim.count("POST", "/validate") == 1
     root = world.slack.message(CHANNEL, run.root_ts)
     assert "Validation: wave5_legal" in dump(root.blocks) and buttons(root) == []
-    assert world.slack.messages(CHANNEL) and not [m for m in world.slack.messages(CHANNEL)
-                                                  if APPROVE_ACTION in buttons(m)]
+    assert world.slack.messages(CHANNEL) and not [
+        m for m in world.slack.messages(CHANNEL) if APPROVE_ACTION in buttons(m)
+    ]
     notice = finish_via_poller(world, run, VALIDATION_SECONDS)
     assert "Validation of wave5_legal passed" in dump(notice.blocks)
     assert f"/migrate {SEED_SUBMITTED}" in dump(notice.blocks)
@@ -248,8 +295,9 @@ def test_validate_passes_without_approval_and_says_what_next(approval_world):
 
 
 def test_validate_failed_lists_the_invalid_users_and_offers_to_validate_again(world):
-    job_id = world.sim.create_job("wave7_ops", "validateFailed", users=4, invalid_users=2,
-                                  workloads=["Exchange", "ODSP"])
+    job_id = world.sim.create_job(
+        "wave7_ops", "validateFailed", users=4, invalid_users=2, workloads=["Exchange", "ODSP"]
+    )
     world.sim.set_outcome(job_id, "validateFailed")
     view = open_modal(world, "validate", job_id)
     assert "last validation failed" in dump(view)
@@ -258,8 +306,11 @@ def test_validate_failed_lists_the_invalid_users_and_offers_to_validate_again(wo
     notice = finish_via_poller(world, run, VALIDATION_SECONDS)
     rendered = dump(notice.blocks)
     assert "Validation of wave7_ops failed" in rendered and "*Invalid users and their errors* (2)" in rendered
-    invalid = [task["id"] for task in world.sim.state.tasks(job_id)
-               if any(s["status"] == "invalid" for s in task["currentStatus"])]
+    invalid = [
+        task["id"]
+        for task in world.sim.state.tasks(job_id)
+        if any(s["status"] == "invalid" for s in task["currentStatus"])
+    ]
     assert len(invalid) == 2 and all(user_id in rendered for user_id in invalid)
     assert rendered.count("EXCH-08") == 2 and "not a MailUser" in rendered
     assert buttons(notice) == [VALIDATE_BUTTON_ACTION]
@@ -284,9 +335,13 @@ def test_validate_refusals_are_honest(world):
     assert world.sim.count("POST", "/validate") == 0
 
 
-@pytest.mark.parametrize(("fault", "expected"), [
-    ("deny", "refused the admin credential"), ("503", "did NOT take effect"),
-])
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ("deny", "refused the admin credential"),
+        ("503", "did NOT take effect"),
+    ],
+)
 def test_validate_graph_errors_are_explained(world, fault, expected):
     view = open_modal(world, "validate", SEED_SUBMITTED)
     if fault == "deny":
@@ -309,16 +364,28 @@ def test_migrate_modal_offers_validation_in_place(world):
     assert offer["elements"][0]["action_id"] == VALIDATE_BUTTON_ACTION
     opens = len(world.slack.calls_to("views.open"))
     payload = {  # a click inside the modal: Slack sends the view, not a channel
-        "type": "block_actions", "user": {"id": REQUESTER}, "team": {"id": world.slack.team_id},
-        "api_app_id": world.slack.app_id, "trigger_id": world.slack.issue_trigger(REQUESTER),
-        "container": {"type": "view", "view_id": view["id"]}, "view": view,
-        "actions": [{"action_id": VALIDATE_BUTTON_ACTION, "block_id": offer["block_id"], "type": "button",
-                     "value": SEED_SUBMITTED, "action_ts": "1"}],
+        "type": "block_actions",
+        "user": {"id": REQUESTER},
+        "team": {"id": world.slack.team_id},
+        "api_app_id": world.slack.app_id,
+        "trigger_id": world.slack.issue_trigger(REQUESTER),
+        "container": {"type": "view", "view_id": view["id"]},
+        "view": view,
+        "actions": [
+            {
+                "action_id": VALIDATE_BUTTON_ACTION,
+                "block_id": offer["block_id"],
+                "type": "button",
+                "value": SEED_SUBMITTED,
+                "action_ts": "1",
+            }
+        ],
     }
     response, _, _ = world.sender.post(urlencode({"payload": json.dumps(payload)}))
     assert response.status_code == 200
-    switched = world.wait_until(lambda: (v := world.slack.view(view["id"])) and v.get("submit") and v,
-                                what="modal switched to validate")
+    switched = world.wait_until(
+        lambda: (v := world.slack.view(view["id"])) and v.get("submit") and v, what="modal switched to validate"
+    )
     assert switched["submit"]["text"] == "Validate" and "can be validated now" in dump(switched)
     assert len(world.slack.calls_to("views.open")) == opens  # same modal, updated in place
     submit(world, switched)
@@ -364,8 +431,9 @@ def test_cancel_with_approval_calls_graph_once(approval_world):
     view = open_modal(world, "cancel", SEED_IN_PROGRESS)  # syncing, cutover in 2 days; not tracked by the bot
     assert view["submit"]["text"] == "Request approval" and "A second person must approve" in dump(view)
     submit(world, view, "CHG0044 postpone wave 6")
-    run = world.wait_until(lambda: (r := run_of(world, SEED_IN_PROGRESS, "cancel")) and r.root_ts and r,
-                           what="approval request")
+    run = world.wait_until(
+        lambda: (r := run_of(world, SEED_IN_PROGRESS, "cancel")) and r.root_ts and r, what="approval request"
+    )
     request = world.slack.message(CHANNEL, run.root_ts)
     assert run.state == RunState.PENDING and run.parent_run_id is None
     assert buttons(request) == [APPROVE_ACTION, REJECT_ACTION]
@@ -393,12 +461,15 @@ def test_cancel_with_approval_calls_graph_once(approval_world):
     assert len(delivered) >= 2
     run = wait_run(world, SEED_IN_PROGRESS, "cancel", RunState.RUNNING)
     assert run.approver_id == APPROVER
-    world.wait_until(lambda: len([e for e in world.slack.ephemerals if "already approved" in e.text])
-                     == len(delivered) - 1, what="losing clicks told")
+    world.wait_until(
+        lambda: len([e for e in world.slack.ephemerals if "already approved" in e.text]) == len(delivered) - 1,
+        what="losing clicks told",
+    )
     assert world.sim.count("POST", "/cancel") == 1
-    world.wait_until(lambda: "Cancellation: wave6_engineering" in dump(world.slack.message(CHANNEL,
-                                                                                      run.root_ts).blocks),
-                     what="the request became the root message")
+    world.wait_until(
+        lambda: "Cancellation: wave6_engineering" in dump(world.slack.message(CHANNEL, run.root_ts).blocks),
+        what="the request became the root message",
+    )
     notice = finish_via_poller(world, run, CANCEL_SECONDS)
     assert "Cancellation of wave6_engineering succeeded" in dump(notice.blocks)
     assert [e.event for e in world.bot.store.audit_events()][:3] == ["requested", "approved", "cancel_called"]
@@ -413,8 +484,9 @@ def test_cancel_request_for_a_running_migration_is_asked_in_its_thread(approval_
     wait_posted(world, SEED_VALIDATE_PASSED, "migrate", RunState.RUNNING)
     view = open_modal(world, "cancel", SEED_VALIDATE_PASSED)
     submit(world, view, "CHG2 stop it")
-    cancel = world.wait_until(lambda: (r := run_of(world, SEED_VALIDATE_PASSED, "cancel")) and r.root_ts and r,
-                              what="cancel request")
+    cancel = world.wait_until(
+        lambda: (r := run_of(world, SEED_VALIDATE_PASSED, "cancel")) and r.root_ts and r, what="cancel request"
+    )
     asked = world.slack.message(CHANNEL, cancel.root_ts)
     assert cancel.parent_run_id == migration.id and asked.thread_ts == migration.root_ts and asked.reply_broadcast
     world.sender.block_action(CHANNEL, cancel.root_ts, APPROVE_ACTION, user_id=APPROVER)
@@ -470,10 +542,18 @@ def test_old_databases_get_the_per_lane_index(tmp_path):
     url = f"sqlite:///{tmp_path}/old.db"
     engine = create_engine(url)
     with engine.begin() as connection:  # the schema before cancel existed
-        connection.execute(text("CREATE TABLE runs (id INTEGER PRIMARY KEY, job_id VARCHAR(36), action VARCHAR(16), "
-                                "state VARCHAR(16), channel_id VARCHAR(32), requester_id VARCHAR(32))"))
-        connection.execute(text("CREATE UNIQUE INDEX one_active_run_per_job ON runs (job_id) "
-                                "WHERE state IN ('pending', 'starting', 'running')"))
+        connection.execute(
+            text(
+                "CREATE TABLE runs (id INTEGER PRIMARY KEY, job_id VARCHAR(36), action VARCHAR(16), "
+                "state VARCHAR(16), channel_id VARCHAR(32), requester_id VARCHAR(32))"
+            )
+        )
+        connection.execute(
+            text(
+                "CREATE UNIQUE INDEX one_active_run_per_job ON runs (job_id) "
+                "WHERE state IN ('pending', 'starting', 'running')"
+            )
+        )
     migrate_schema(engine)
     migrate_schema(engine)  # idempotent
     store = Store(engine)

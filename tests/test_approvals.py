@@ -9,19 +9,20 @@ import json
 import threading
 from datetime import timedelta
 
-from bot.approval_blocks import APPROVE_ACTION, REJECT_ACTION
-from bot.audit import audit_command
-from bot.blocks import CANCEL_BUTTON_ACTION
-from bot.sandbox import APPROVER, APPROVERS, CHANNEL, OUTSIDER, REQUESTER
-from bot.simulator.seed import SEED_VALIDATE_PASSED
+from bot.cli.audit import audit_command
+from bot.rehearsal.sandbox import APPROVER, APPROVERS, CHANNEL, OUTSIDER, REQUESTER
+from bot.rehearsal.simulator.seed import SEED_VALIDATE_PASSED
 from bot.store import RunState
+from bot.ui.approval import APPROVE_ACTION, REJECT_ACTION
+from bot.ui.modal import CANCEL_BUTTON_ACTION
 
 JOB = SEED_VALIDATE_PASSED
 
 
 def texts_for(world, user):
     return [e.text for e in world.slack.ephemerals if e.user == user] + [
-        m.text for m in world.slack.messages("D" + user.lstrip("U"))]
+        m.text for m in world.slack.messages("D" + user.lstrip("U"))
+    ]
 
 
 def request_approval(world, requester=REQUESTER, reason="CHG0042 wave 3"):
@@ -58,9 +59,15 @@ def test_approve_path_end_to_end(make_world):
     run = world.wait_until(lambda: (r := world.run_for(JOB)).state == RunState.RUNNING and r, what="running")
     assert run.approver_id == APPROVER
     assert world.sim.count("POST", "/migrate") == 1
-    root = world.wait_until(lambda: (m := world.slack.message(CHANNEL, run.root_ts)) and
-                            "Approved by" in json.dumps(m.blocks) and "processing" in json.dumps(m.blocks) and m,
-                            what="root")
+    root = world.wait_until(
+        lambda: (
+            (m := world.slack.message(CHANNEL, run.root_ts))
+            and "Approved by" in json.dumps(m.blocks)
+            and "processing" in json.dumps(m.blocks)
+            and m
+        ),
+        what="root",
+    )
     assert buttons(root) == [CANCEL_BUTTON_ACTION]  # Approve/Reject gone; a running migration offers Cancel
     assert f"<@{APPROVER}>" in json.dumps(root.blocks)
     world.wait_until(lambda: world.bot.tracker.is_following(run.id), what="poller follows")  # right after the root
@@ -73,13 +80,17 @@ def test_reject_with_reason(make_world):
     run = request_approval(world)
     world.sender.block_action(CHANNEL, run.root_ts, REJECT_ACTION, user_id=APPROVER)
     [opened] = world.slack.wait_for("views.open", count=2)[1:]
-    world.sender.view_submission(opened.response["view"]["id"], user_id=APPROVER,
-                                 values={"reject_reason": {"reject_reason": {"type": "plain_text_input",
-                                                                             "value": "wait for <b>payroll</b>"}}})
+    world.sender.view_submission(
+        opened.response["view"]["id"],
+        user_id=APPROVER,
+        values={"reject_reason": {"reject_reason": {"type": "plain_text_input", "value": "wait for <b>payroll</b>"}}},
+    )
     run = world.wait_until(lambda: (r := world.run_for(JOB)).state == RunState.REJECTED and r, what="rejected")
     assert run.decision_note == "wait for <b>payroll</b>"
-    message = world.wait_until(lambda: (m := world.slack.message(CHANNEL, run.root_ts)) and
-                               "Rejected by" in json.dumps(m.blocks) and m, what="message")
+    message = world.wait_until(
+        lambda: (m := world.slack.message(CHANNEL, run.root_ts)) and "Rejected by" in json.dumps(m.blocks) and m,
+        what="message",
+    )
     assert buttons(message) == [] and "wait for &lt;b&gt;payroll&lt;/b&gt;" in json.dumps(message.blocks)
     world.wait_until(lambda: any("rejected" in t for t in texts_for(world, REQUESTER)), what="requester told")
     assert world.sim.count("POST", "/migrate") == 0
@@ -142,8 +153,9 @@ def test_second_migrate_while_a_request_is_pending(make_world):
     world = make_world()
     request_approval(world)
     world.sender.slash_command(JOB, user_id=APPROVER, channel_id=CHANNEL)
-    world.wait_until(lambda: any("already has an approval request" in t for t in texts_for(world, APPROVER)),
-                     what="busy")
+    world.wait_until(
+        lambda: any("already has an approval request" in t for t in texts_for(world, APPROVER)), what="busy"
+    )
     assert len(world.slack.calls_to("views.open")) == 1
 
 
@@ -178,8 +190,10 @@ def test_twenty_concurrent_approvals_call_migrate_once(make_world):
     # Every click has been handled once every loser was told (shutting the workers down instead could race
     # a listener that acked but has not yet handed its click to the pool).
     losing = len(delivered) - 1
-    world.wait_until(lambda: len([e for e in world.slack.ephemerals if "already approved" in e.text]) >= losing,
-                     what="every losing click answered")
+    world.wait_until(
+        lambda: len([e for e in world.slack.ephemerals if "already approved" in e.text]) >= losing,
+        what="every losing click answered",
+    )
     assert world.sim.count("POST", "/migrate") == 1
     assert [r["event"] for r in audit_rows(world)].count("approved") == 1
     losers = {e.user for e in world.slack.ephemerals if "already approved" in e.text}
@@ -220,8 +234,14 @@ def test_job_no_longer_migratable_at_approval(make_world):
     world.sim.set_status(JOB, "validateFailed")
     world.sender.block_action(CHANNEL, run.root_ts, APPROVE_ACTION, user_id=APPROVER)
     world.wait_until(lambda: world.run_for(JOB).state == RunState.NOT_STARTED, what="refused")
-    message = world.wait_until(lambda: (m := world.slack.message(CHANNEL, run.root_ts)) and
-                               "can no longer be migrated" in json.dumps(m.blocks) and m, what="request updated")
+    message = world.wait_until(
+        lambda: (
+            (m := world.slack.message(CHANNEL, run.root_ts))
+            and "can no longer be migrated" in json.dumps(m.blocks)
+            and m
+        ),
+        what="request updated",
+    )
     assert buttons(message) == []
     assert world.sim.count("POST", "/migrate") == 0
 
@@ -249,8 +269,9 @@ def test_unclear_migrate_outcome_keeps_the_job_reserved_until_the_job_is_read_ag
     world.sender.block_action(CHANNEL, run.root_ts, APPROVE_ACTION, user_id=APPROVER)
     world.wait_until(lambda: world.sim.count("POST", "/migrate") == 1, what="migrate sent")
     world.sim.inject_fault("503", method="GET", count=None, retry_after=0.05)  # ... and the job can't be re-read
-    world.wait_until(lambda: any("may or may not have started" in t for t in texts_for(world, REQUESTER)),
-                     what="requester told")
+    world.wait_until(
+        lambda: any("may or may not have started" in t for t in texts_for(world, REQUESTER)), what="requester told"
+    )
     assert world.run_for(JOB).state == RunState.STARTING  # not closed: it may be running
     assert "did not confirm" in json.dumps(world.slack.message(CHANNEL, run.root_ts).blocks)
     world.sender.slash_command(JOB, user_id=APPROVER, channel_id=CHANNEL)

@@ -13,17 +13,17 @@ from pathlib import Path
 import msal
 import pytest
 
-from bot.admin_credential import AdminCredential
-from bot.app_credential import AppCredential
-from bot.auth import (
+from bot.config import load_settings
+from bot.credential.application import AppCredential
+from bot.credential.base import (
     GRAPH_DELEGATED_SCOPE,
     StaticToken,
     TransientCredentialError,
-    build_credential,
 )
-from bot.config import load_settings
+from bot.credential.delegated import AdminCredential
+from bot.credential.factory import build_credential
+from bot.credential.token_cache import AesGcmFilePersistence, CacheMetadata
 from bot.errors import ConfigError, CredentialError
-from bot.token_cache import AesGcmFilePersistence, CacheMetadata
 from tests.support.fake_authority import (  # noqa: F401 - fixtures
     CLIENT_ID,
     OTHER_TENANT_ID,
@@ -41,7 +41,9 @@ from tests.support.fake_authority import (  # noqa: F401 - fixtures
     state_dir,
 )
 
-WRONG_KEY = "token cache cannot be decrypted with TOKEN_CACHE_KEY (wrong key?); run migrate-bot login with the right key"
+WRONG_KEY = (
+    "token cache cannot be decrypted with TOKEN_CACHE_KEY (wrong key?); run migrate-bot login with the right key"
+)
 
 
 @pytest.fixture
@@ -130,7 +132,9 @@ def test_form_fields_reach_the_authority_as_requests_would_send_them(settings, a
     key, cert = make_certificate("app")
     (tmp_path / "app.pem").write_bytes(pem(key=key, cert=cert))
     authority.client_certificate = cert
-    build_credential(settings(graph_auth_mode="application", azure_client_certificate_path=str(tmp_path / "app.pem"))).token()
+    build_credential(
+        settings(graph_auth_mode="application", azure_client_certificate_path=str(tmp_path / "app.pem"))
+    ).token()
     assert len(authority.token_requests) == 2
     for form in authority.token_requests + authority.device_requests:
         assert "claims" not in form
@@ -327,8 +331,9 @@ def test_wrong_key_fails_closed_and_leaves_the_file_alone(settings, authority, s
 def test_a_plaintext_cache_file_is_refused(settings, authority, state_dir):
     state_dir.mkdir(mode=0o700)
     (state_dir / "token-cache.bin").write_text('{"RefreshToken": {}}')
-    CacheMetadata(home_account_id="x.y", username=None, tenant_id=TENANT_ID, client_id=CLIENT_ID,
-                  authority="a", login_at=1.0).save(state_dir / "token-cache.bin")
+    CacheMetadata(
+        home_account_id="x.y", username=None, tenant_id=TENANT_ID, client_id=CLIENT_ID, authority="a", login_at=1.0
+    ).save(state_dir / "token-cache.bin")
     with pytest.raises(CredentialError, match="not a migrate-bot encrypted token cache"):
         AdminCredential(settings()).token()
     assert (state_dir / "token-cache.bin").read_text() == '{"RefreshToken": {}}'
@@ -364,7 +369,9 @@ def test_status_without_a_login_creates_nothing(settings, authority, state_dir):
 
 def test_application_mode_with_a_client_secret(settings, authority):
     authority.client_secret = "app-secret-value-for-tests"
-    credential = build_credential(settings(graph_auth_mode="application", azure_client_secret="app-secret-value-for-tests"))
+    credential = build_credential(
+        settings(graph_auth_mode="application", azure_client_secret="app-secret-value-for-tests")
+    )
     assert isinstance(credential, AppCredential)
     token = credential.token()
     assert token.startswith("fake-app-at-") and credential.token() == token

@@ -1,4 +1,4 @@
-"""``migrate-bot login | logout | auth status | keygen`` against the fake authority, through bot.cli.main too."""
+"""``migrate-bot login | logout | auth status | keygen`` against the fake authority, through bot.cli.main.main too."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import stat
 
 import pytest
 
-from bot.auth_commands import (
+from bot.cli.auth import (
     auth_command,
     keygen_command,
     login_command,
     logout_command,
 )
-from bot.cli import main
+from bot.cli.main import main
 from bot.config import load_settings
-from bot.token_cache import CacheMetadata
+from bot.credential.token_cache import CacheMetadata
 from tests.support.fake_authority import (  # noqa: F401 - fixtures
     OTHER_TENANT_ID,
     TENANT_ID,

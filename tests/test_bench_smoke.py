@@ -14,9 +14,23 @@ pytest.importorskip("psutil")
 from bench.__main__ import main
 
 EXPECTED = {
-    "ack", "ack_floor", "views_open", "views_open_within_ttl", "expired_trigger", "modal_filled", "ack_bot_rss",
-    "poll_cpu", "poll_wall", "bare_cpu", "bare_wall", "cpu_ratio", "peak_rss", "graph_per_tick", "polls_per_run",
-    "posts_no_change", "change_to_channel",
+    "ack",
+    "ack_floor",
+    "views_open",
+    "views_open_within_ttl",
+    "expired_trigger",
+    "modal_filled",
+    "ack_bot_rss",
+    "poll_cpu",
+    "poll_wall",
+    "bare_cpu",
+    "bare_wall",
+    "cpu_ratio",
+    "peak_rss",
+    "graph_per_tick",
+    "polls_per_run",
+    "posts_no_change",
+    "change_to_channel",
 }
 
 

@@ -1,21 +1,28 @@
 """Block Kit builders: escaping, limits, and the modal's verdict."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from bot import blocks
-from bot.blocks import ModalContext
 from bot.errors import ConflictReason, GraphConflict, GraphErrorInfo, GraphNotFound
-from bot.jobs import MigrationJob, migrate_eligibility
-from bot.mrkdwn import escape, safe, truncate
+from bot.graph.eligibility import migrate_eligibility
+from bot.graph.models import MigrationJob
+from bot.slack.mrkdwn import escape, safe, truncate
+from bot.ui import modal as blocks
+from bot.ui.modal import ModalContext
 
-NOW = datetime(2026, 7, 2, tzinfo=timezone.utc)
+NOW = datetime(2026, 7, 2, tzinfo=UTC)
 CTX = ModalContext("C1", "5b0c7e2a-91d4-4f0e-a3c2-7d1e9f20b611", "U1", "T1")
 
 
 def make_job(**changes):
-    data = {"id": CTX.job_id, "displayName": "wave3", "status": "validatePassed",
-            "lastUpdatedDateTime": "2026-07-01T08:41:10Z", "workloads": ["Exchange"], **changes}
+    data = {
+        "id": CTX.job_id,
+        "displayName": "wave3",
+        "status": "validatePassed",
+        "lastUpdatedDateTime": "2026-07-01T08:41:10Z",
+        "workloads": ["Exchange"],
+        **changes,
+    }
     return MigrationJob.model_validate(data)
 
 
@@ -48,8 +55,12 @@ def test_truncate_respects_limit_and_entities():
 
 
 def test_hostile_job_name_pings_nobody():
-    view = blocks.confirm_modal(CTX, make_job(displayName="<!channel> urgent <@U123>", message="<!here> hi"),
-                                migrate_eligibility(make_job(), NOW), needs_approval=False)
+    view = blocks.confirm_modal(
+        CTX,
+        make_job(displayName="<!channel> urgent <@U123>", message="<!here> hi"),
+        migrate_eligibility(make_job(), NOW),
+        needs_approval=False,
+    )
     text = mrkdwn_texts(view)
     assert "<!channel>" not in text and "<@U123>" not in text and "<!here>" not in text
     assert "&lt;!channel&gt; urgent" in text
@@ -80,8 +91,12 @@ def test_not_migratable_modal_has_no_submit_and_says_why():
 
 
 def test_fields_are_split_at_ten_and_dates_are_slack_tokens():
-    view = blocks.confirm_modal(CTX, make_job(completeAfterDateTime="2026-07-20T22:00:00Z"),
-                                migrate_eligibility(make_job(), NOW), needs_approval=False)
+    view = blocks.confirm_modal(
+        CTX,
+        make_job(completeAfterDateTime="2026-07-20T22:00:00Z"),
+        migrate_eligibility(make_job(), NOW),
+        needs_approval=False,
+    )
     for block in view["blocks"]:
         assert len(block.get("fields", [])) <= 10
     assert "<!date^1784584800^" in all_text(view)
@@ -92,14 +107,20 @@ def test_graph_error_modals_explain_next_step():
     text = all_text(blocks.graph_error_modal(CTX, GraphNotFound(info)))
     assert "Job not found" in text and "Check the job id" in text and "rid-1" in text
     assert "<x>" not in text
-    expired = GraphConflict(GraphErrorInfo(409, "conflict", "Validation results expired"),
-                            ConflictReason.VALIDATION_EXPIRED)
+    expired = GraphConflict(
+        GraphErrorInfo(409, "conflict", "Validation results expired"), ConflictReason.VALIDATION_EXPIRED
+    )
     assert "validate" in all_text(blocks.graph_error_modal(CTX, expired))
 
 
 def test_root_message_has_who_why_and_status():
-    text, body = blocks.root_message(job=make_job(displayName="<!channel>"), requester_id="U1",
-                                     reason="CHG1 <b>", started_at=NOW, status="processing")
+    text, body = blocks.root_message(
+        job=make_job(displayName="<!channel>"),
+        requester_id="U1",
+        reason="CHG1 <b>",
+        started_at=NOW,
+        status="processing",
+    )
     rendered = all_text(body)
     assert "<@U1>" in rendered and "CHG1 &lt;b&gt;" in rendered and "processing" in rendered
     assert "<!channel>" not in text

@@ -1,4 +1,4 @@
-from bot.commands import parse_command, usage_reply
+from bot.workflow.command_text import parse_command, usage_reply
 
 
 def test_help_and_empty():

@@ -13,8 +13,23 @@ def clean_env(monkeypatch, tmp_path):
     import os
 
     for name in list(os.environ):
-        if name.startswith(("SLACK_", "AZURE_", "GRAPH_", "TOKEN_", "DATABASE_", "POLL_", "ALLOWED_", "APPROV",
-                            "REQUIRE_", "MIGRAT", "OPS_", "ADMIN_", "STALE_")):
+        if name.startswith(
+            (
+                "SLACK_",
+                "AZURE_",
+                "GRAPH_",
+                "TOKEN_",
+                "DATABASE_",
+                "POLL_",
+                "ALLOWED_",
+                "APPROV",
+                "REQUIRE_",
+                "MIGRAT",
+                "OPS_",
+                "ADMIN_",
+                "STALE_",
+            )
+        ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from bot.demo import run_demo
+from bot.rehearsal.demo import run_demo
 
 
 def test_demo_in_process_completed():
@@ -23,8 +23,14 @@ def test_demo_in_process_completed():
 def test_demo_command_line_failed_outcome(tmp_path):
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SLACK_", "AZURE_", "GRAPH_"))}
     env["SLACK_BOT_TOKEN"] = "xoxb-ignored-by-the-demo"  # the demo never uses the operator's settings
-    result = subprocess.run([sys.executable, "-m", "bot", "demo", "--outcome", "failed"], capture_output=True,
-                            text=True, timeout=120, cwd=tmp_path, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--outcome", "failed"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Demo passed: the job ended failed" in result.stdout
     assert "EXCH-07" in result.stdout  # the failed users with their error codes
@@ -33,7 +39,8 @@ def test_demo_command_line_failed_outcome(tmp_path):
 
 def test_run_without_credentials_falls_back_to_the_demo(tmp_path):
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SLACK_", "AZURE_", "GRAPH_"))}
-    result = subprocess.run([sys.executable, "-m", "bot", "run"], capture_output=True, text=True, timeout=120,
-                            cwd=tmp_path, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "running the built-in demo" in result.stdout and "Demo passed" in result.stdout

@@ -9,12 +9,12 @@ import socket
 
 import pytest
 
-from bot.admin_credential import AdminCredential
-from bot.app import BOT_SCOPES
-from bot.cli import main
+from bot.cli.main import main
 from bot.config import load_settings
-from bot.simulator import GraphSimulator, SimClock
-from bot.slack_standin import SlackStandIn
+from bot.credential.delegated import AdminCredential
+from bot.rehearsal.simulator import GraphSimulator, SimClock
+from bot.rehearsal.slack_standin import SlackStandIn
+from bot.slack.scopes import BOT_SCOPES
 from bot.store import Store
 from tests.support.fake_authority import authority, credential_env, shared_authority  # noqa: F401 - fixtures
 
@@ -56,6 +56,7 @@ def env(monkeypatch, slack, sim, tmp_path):
                 monkeypatch.delenv(name, raising=False)
             else:
                 monkeypatch.setenv(name, value)
+
     return setenv
 
 
@@ -199,8 +200,11 @@ def test_database_password_is_not_printed(env, capsys):
 def test_every_failure_is_reported_in_one_run(env, capsys, tmp_path):
     path = tmp_path / "ro2" / "bot.db"
     Store.from_url(f"sqlite:///{path}").engine.dispose()
-    env(SLACK_BOT_TOKEN="xoxb-not-the-right-one", GRAPH_BASE_URL=f"http://127.0.0.1:{closed_port()}/beta",
-        DATABASE_URL=f"sqlite:///file:{path}?mode=ro&uri=true")
+    env(
+        SLACK_BOT_TOKEN="xoxb-not-the-right-one",
+        GRAPH_BASE_URL=f"http://127.0.0.1:{closed_port()}/beta",
+        DATABASE_URL=f"sqlite:///file:{path}?mode=ro&uri=true",
+    )
     status, lines, output = check(capsys, "xoxb-not-the-right-one")
     assert status == 1
     assert marks(lines) == {"config": "✓", "slack": "✗", "credential": "✓", "graph": "✗", "database": "✗"}

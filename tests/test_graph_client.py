@@ -12,7 +12,7 @@ import httpx
 import pytest
 import respx
 
-from bot.auth import StaticToken
+from bot.credential.base import StaticToken
 from bot.errors import (
     ConflictReason,
     GraphActionOutcomeUnknown,
@@ -25,9 +25,9 @@ from bot.errors import (
     GraphUnavailable,
     InvalidJobId,
 )
-from bot.graph import ActionResult, GraphClient
-from bot.jobs import JobStatus, MigrationJob, ServiceStatus
-from bot.simulator.seed import (
+from bot.graph.client import ActionResult, GraphClient
+from bot.graph.models import JobStatus, MigrationJob, ServiceStatus
+from bot.rehearsal.simulator.seed import (
     SEED_IN_PROGRESS,
     SEED_SUBMITTED,
     SEED_VALIDATE_FAILED,
@@ -131,7 +131,7 @@ def test_503_without_retry_after_backs_off_exponentially_with_jitter(sim, client
     client.get_job(SEED_SUBMITTED)
     assert len(sleeps) == 3
     for attempt, slept in enumerate(sleeps):
-        assert 0.5 * 2 ** attempt <= slept <= 2 ** attempt
+        assert 0.5 * 2**attempt <= slept <= 2**attempt
 
 
 def test_503_with_retry_after_waits_that_long(sim, client, sleeps):
@@ -211,11 +211,14 @@ def test_wrong_status_conflict(client):
     assert "current status is validateFailed" in caught.value.info.message
 
 
-@pytest.mark.parametrize(("code", "message", "reason"), [
-    ("conflict", "Migration can't be started because the current status is failed", ConflictReason.WRONG_STATUS),
-    ("someNewCode", "Validation passed more than 7 days ago. Revalidate.", ConflictReason.VALIDATION_EXPIRED),
-    ("conflict", "Something else is locked", ConflictReason.UNKNOWN),
-])
+@pytest.mark.parametrize(
+    ("code", "message", "reason"),
+    [
+        ("conflict", "Migration can't be started because the current status is failed", ConflictReason.WRONG_STATUS),
+        ("someNewCode", "Validation passed more than 7 days ago. Revalidate.", ConflictReason.VALIDATION_EXPIRED),
+        ("conflict", "Something else is locked", ConflictReason.UNKNOWN),
+    ],
+)
 def test_conflict_reasons_are_read_from_the_message(code, message, reason):
     job_id = str(uuid.uuid4())
     with respx.mock(base_url="https://graph.test/beta") as router:
@@ -230,11 +233,15 @@ def test_bad_request_and_ids_from_inner_error():
     inner = {"date": "2026-07-01T09:00:00", "innerError": {"request-id": "rid-1", "client-request-id": "crid-1"}}
     with respx.mock(base_url="https://graph.test/beta") as router:
         router.get(f"{JOBS}/{job_id}").respond(
-            400, json={"error": {"code": "invalidRequest", "message": "Bad filter", "innerError": inner}})
+            400, json={"error": {"code": "invalidRequest", "message": "Bad filter", "innerError": inner}}
+        )
         with GraphClient("https://graph.test/beta", StaticToken()) as graph, pytest.raises(GraphBadRequest) as caught:
             graph.get_job(job_id)
-    assert (caught.value.code, caught.value.request_id, caught.value.client_request_id) == ("invalidRequest",
-                                                                                            "rid-1", "crid-1")
+    assert (caught.value.code, caught.value.request_id, caught.value.client_request_id) == (
+        "invalidRequest",
+        "rid-1",
+        "crid-1",
+    )
     assert "Bad filter" in str(caught.value)
 
 
@@ -248,14 +255,18 @@ def test_claims_challenge_gets_a_new_token_once():
             return "with-claims" if claims_challenge else "plain"
 
     job_id = str(uuid.uuid4())
-    challenge = (f'Bearer realm="", error="insufficient_claims", '
-                 f'claims="{base64.b64encode(claims.encode()).decode()}"')
+    challenge = f'Bearer realm="", error="insufficient_claims", claims="{base64.b64encode(claims.encode()).decode()}"'
     with respx.mock(base_url="https://graph.test/beta") as router:
-        route = router.get(f"{JOBS}/{job_id}").mock(side_effect=[
-            httpx.Response(401, headers={"WWW-Authenticate": challenge},
-                           json={"error": {"code": "InvalidAuthenticationToken", "message": "claims"}}),
-            httpx.Response(200, json={"id": job_id, "status": "submitted"}),
-        ])
+        route = router.get(f"{JOBS}/{job_id}").mock(
+            side_effect=[
+                httpx.Response(
+                    401,
+                    headers={"WWW-Authenticate": challenge},
+                    json={"error": {"code": "InvalidAuthenticationToken", "message": "claims"}},
+                ),
+                httpx.Response(200, json={"id": job_id, "status": "submitted"}),
+            ]
+        )
         with GraphClient("https://graph.test/beta", Tokens()) as graph:
             assert graph.get_job(job_id).status is JobStatus.SUBMITTED
     assert asked == [None, claims]
@@ -297,8 +308,13 @@ def test_unhappy_outcomes_show_per_user_errors(sim, client, outcome):
     client.migrate_job(SEED_VALIDATE_PASSED)
     finish(sim)
     assert client.get_job(SEED_VALIDATE_PASSED).status == JobStatus(outcome)
-    failures = [(t.id, s.service, e.code) for t in client.list_tasks(SEED_VALIDATE_PASSED)
-                for s in t.current_status if s.status is ServiceStatus.FAILED for e in s.errors]
+    failures = [
+        (t.id, s.service, e.code)
+        for t in client.list_tasks(SEED_VALIDATE_PASSED)
+        for s in t.current_status
+        if s.status is ServiceStatus.FAILED
+        for e in s.errors
+    ]
     if outcome == "failed":
         assert len(failures) == 9 and ("EXCH-07" in {code for *_, code in failures})
     else:
@@ -331,8 +347,7 @@ def test_a_timed_out_migrate_that_applied_is_confirmed_by_reading_the_job(sim, s
         result = graph.migrate_job(SEED_VALIDATE_PASSED)
     assert result.confirmed_by_reread and result.job.status is JobStatus.PROCESSING
     assert result.request_id is None  # the answer never arrived
-    assert result.client_request_id == next(r for r in sim.requests if r.method == "POST").headers[
-        "client-request-id"]
+    assert result.client_request_id == next(r for r in sim.requests if r.method == "POST").headers["client-request-id"]
     assert sim.count("POST", "/migrate") == 1 and sim.count("GET", SEED_VALIDATE_PASSED) == 2
 
 

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.admin_credential import AdminCredential
 from bot.app import build_slack_client
-from bot.approval_blocks import APPROVE_ACTION
-from bot.auth import StaticToken
 from bot.config import load_settings
+from bot.credential.base import StaticToken
+from bot.credential.delegated import AdminCredential
+from bot.credential.health import KEEP_ALIVE_JOB_ID, META_KEY, CredentialHealth
 from bot.errors import CredentialError
-from bot.health import KEEP_ALIVE_JOB_ID, META_KEY, CredentialHealth
-from bot.sandbox import (
+from bot.rehearsal.sandbox import (
     APPROVER,
     CHANNEL,
     OUTSIDER,
@@ -27,9 +26,10 @@ from bot.sandbox import (
     SIM_TOKEN,
     SandboxSettings,
 )
-from bot.simulator.seed import SEED_VALIDATE_PASSED
-from bot.slack_standin import SlackStandIn
+from bot.rehearsal.simulator.seed import SEED_VALIDATE_PASSED
+from bot.rehearsal.slack_standin import SlackStandIn
 from bot.store import RunState, Store
+from bot.ui.approval import APPROVE_ACTION
 from tests.support.fake_authority import (  # noqa: F401 - fixtures
     TENANT_ID,
     authority,
@@ -64,12 +64,14 @@ def ops_world(make_world):
         world = make_world(ops_channel=OPS, **settings)
         world.slack.add_channel(OPS, "migrate-ops")
         return world
+
     return build
 
 
 @pytest.fixture
 def admin_world(ops_world, authority, credential_settings):
     """A world whose bot holds the real admin credential (every token() redeems the refresh token)."""
+
     def build(**settings):
         authority.access_token_lifetime = 60  # under MSAL's 5-minute margin: each token() asks the authority
         sign_in(credential_settings)
@@ -79,6 +81,7 @@ def admin_world(ops_world, authority, credential_settings):
         world.credential = AdminCredential(credential_settings())
         world.start_bot(tokens=world.credential)
         return world
+
     return build
 
 
@@ -88,7 +91,8 @@ def ops_messages(world) -> list[str]:
 
 def ephemerals_for(world, user) -> list[str]:
     return [e.text for e in world.slack.ephemerals if e.user == user] + [
-        m.text for m in world.slack.messages("D" + user.lstrip("U"))]
+        m.text for m in world.slack.messages("D" + user.lstrip("U"))
+    ]
 
 
 def modal_text(view) -> str:
@@ -167,9 +171,10 @@ def test_poller_path_shows_the_credential_note_and_ops_hears_once(ops_world):
     world.submit_modal(world.open_modal(JOB), "CHG1 wave 3")
     run = world.wait_until(lambda: (r := world.run_for(JOB)) and r.root_ts and r, what="root message")
     world.sim.token = "rotated-elsewhere"
-    world.wait_until(lambda: any("migrate-bot login" in reply.text
-                                 for reply in world.slack.message(CHANNEL, run.root_ts).replies),
-                     what="trouble note in the thread")
+    world.wait_until(
+        lambda: any("migrate-bot login" in reply.text for reply in world.slack.message(CHANNEL, run.root_ts).replies),
+        what="trouble note in the thread",
+    )
     assert world.bot.store.get_run(run.id).poll_failures >= 3
     assert len(ops_messages(world)) == 1
     world.sim.token = SIM_TOKEN
@@ -216,7 +221,7 @@ def standalone_health(slack, tmp_path, source, **options) -> CredentialHealth:
 
 
 def test_an_alert_that_cannot_be_posted_is_retried_later_not_per_failure(slack, tmp_path):
-    now = [datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)]
+    now = [datetime(2026, 3, 1, 9, 0, tzinfo=UTC)]
     health = standalone_health(slack, tmp_path, Broken(), clock=lambda: now[0])  # OPS does not exist yet
 
     def fail(times):
@@ -283,7 +288,7 @@ def test_keep_alive_job_is_scheduled_daily_and_redeems_the_refresh_token(admin_w
     assert job.func == world.bot.health.keep_alive
     before = world.credential.status().last_refresh_at
     refreshes = authority.counts["refresh_token"]
-    job.modify(next_run_time=datetime.now(timezone.utc))  # let the scheduler run it now
+    job.modify(next_run_time=datetime.now(UTC))  # let the scheduler run it now
     world.wait_until(lambda: authority.counts["refresh_token"] > refreshes, what="keep-alive refresh")
     world.wait_until(lambda: world.credential.status().last_refresh_at > before, what="refresh recorded")
     assert authority.token_requests[-1]["grant_type"] == "refresh_token"

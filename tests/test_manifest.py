@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.app import BOT_SCOPES
+from bot.slack.scopes import BOT_SCOPES
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ import time
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.policy import Policy, UsergroupMembers
+from bot.workflow.policy import Policy, UsergroupMembers
 
 
 class FakeGroups(UsergroupMembers):

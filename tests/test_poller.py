@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -17,16 +17,16 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import event
 
-from bot import blocks as root_blocks
-from bot.auth import StaticToken
+from bot.credential.base import StaticToken
 from bot.errors import CredentialError
-from bot.graph import GraphClient
-from bot.poller import FINAL_EVENT, SWEEP_JOB_ID, UPDATE_EVENT, Poller
-from bot.simulator import GraphSimulator, SimClock
-from bot.slack_standin import SlackStandIn
-from bot.slack_standin.api import DEFAULT_SCOPES
-from bot.slack_standin.records import Message
+from bot.graph.client import GraphClient
+from bot.rehearsal.simulator import GraphSimulator, SimClock
+from bot.rehearsal.slack_standin import SlackStandIn
+from bot.rehearsal.slack_standin.api import DEFAULT_SCOPES
+from bot.rehearsal.slack_standin.records import Message
 from bot.store import AuditQuery, Run, RunState, Store
+from bot.ui import modal as root_blocks
+from bot.workflow.poller import FINAL_EVENT, SWEEP_JOB_ID, UPDATE_EVENT, Poller
 
 TOKEN = "poller-test-token"
 CHANNEL = "CMIG"
@@ -39,7 +39,7 @@ TO_IN_PROGRESS, TO_CUTOVER, TO_END = 121, 901, 781
 
 class FakeClock:
     def __init__(self) -> None:
-        self.now = datetime(2026, 7, 20, 8, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 7, 20, 8, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -65,10 +65,19 @@ class World:
         self.standin = SlackStandIn(scopes=DEFAULT_SCOPES | {"channels:history", "groups:history"}).start()
         self.standin.add_channel(CHANNEL, "migrations")
         self.standin.add_user(REQUESTER, "requester")
-        self.slack = WebClient(token=self.standin.bot_token, base_url=self.standin.api_url,
-                               retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=slack_retries)])
-        self.graph = GraphClient(self.sim.base_url, StaticToken(TOKEN), timeout=2.0, connect_timeout=1.0,
-                                 max_attempts=1, sleep=lambda seconds: None)
+        self.slack = WebClient(
+            token=self.standin.bot_token,
+            base_url=self.standin.api_url,
+            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=slack_retries)],
+        )
+        self.graph = GraphClient(
+            self.sim.base_url,
+            StaticToken(TOKEN),
+            timeout=2.0,
+            connect_timeout=1.0,
+            max_attempts=1,
+            sleep=lambda seconds: None,
+        )
         self.db_url = f"sqlite:///{tmp_path / 'bot.db'}"
         self.store = Store.from_url(self.db_url)
         self.clock = FakeClock()
@@ -83,34 +92,61 @@ class World:
         self.store.engine.dispose()
 
     # Building blocks
-    def poller(self, *, store: Store | None = None, graph=None, interval: float = 60.0,
-               scheduler: BackgroundScheduler | None = None, stale_after: timedelta = timedelta(hours=24)) -> Poller:
+    def poller(
+        self,
+        *,
+        store: Store | None = None,
+        graph=None,
+        interval: float = 60.0,
+        scheduler: BackgroundScheduler | None = None,
+        stale_after: timedelta = timedelta(hours=24),
+    ) -> Poller:
         if scheduler is None:
-            scheduler = BackgroundScheduler(timezone=timezone.utc)
+            scheduler = BackgroundScheduler(timezone=UTC)
             scheduler.start(paused=True)  # jobs are added and removed, never run: ticks come from poll_once
-        poller = Poller(store or self.store, graph or self.graph, self.slack, interval=interval,
-                        stale_after=stale_after, admin_mention=ADMINS, clock=self.clock, scheduler=scheduler)
+        poller = Poller(
+            store or self.store,
+            graph or self.graph,
+            self.slack,
+            interval=interval,
+            stale_after=stale_after,
+            admin_mention=ADMINS,
+            clock=self.clock,
+            scheduler=scheduler,
+        )
         self.pollers.append(poller)
         return poller
 
-    def start_run(self, *, outcome: str = "completed", users: int = 3, name: str = EVIL_NAME,
-                  root: bool = True) -> Run:
+    def start_run(self, *, outcome: str = "completed", users: int = 3, name: str = EVIL_NAME, root: bool = True) -> Run:
         """A migration accepted by Graph and recorded as RUNNING, as MigrationFlow.launch leaves it."""
-        job_id = self.sim.create_job(name, status="validatePassed", users=users,
-                                     completed_after=self.sim.clock.now() + timedelta(minutes=5))
+        job_id = self.sim.create_job(
+            name, status="validatePassed", users=users, completed_after=self.sim.clock.now() + timedelta(minutes=5)
+        )
         self.sim.set_outcome(job_id, outcome)
         job = self.graph.migrate_job(job_id).job
         now = self.clock()
         root_ts = None
         if root:
-            text, blocks = root_blocks.root_message(job=job, requester_id=REQUESTER, reason="CHG0042",
-                                                    started_at=now, status=job.status_label)
+            text, blocks = root_blocks.root_message(
+                job=job, requester_id=REQUESTER, reason="CHG0042", started_at=now, status=job.status_label
+            )
             root_ts = self.slack.chat_postMessage(channel=CHANNEL, text=text, blocks=blocks)["ts"]
         return self.store.create_run(
-            job_id=job_id, job_name=job.name, channel_id=CHANNEL, requester_id=REQUESTER, reason="CHG0042",
-            state=RunState.RUNNING, started_at=now, root_ts=root_ts, last_status=job.status_label,
-            last_message=job.message, last_job_update=job.last_updated, last_seen_change_at=now,
-            posted_status=job.status_label, posted_message=job.message)
+            job_id=job_id,
+            job_name=job.name,
+            channel_id=CHANNEL,
+            requester_id=REQUESTER,
+            reason="CHG0042",
+            state=RunState.RUNNING,
+            started_at=now,
+            root_ts=root_ts,
+            last_status=job.status_label,
+            last_message=job.message,
+            last_job_update=job.last_updated,
+            last_seen_change_at=now,
+            posted_status=job.status_label,
+            posted_message=job.message,
+        )
 
     # Reading what people see
     def root(self, run: Run) -> Message:
@@ -373,8 +409,10 @@ def test_graph_failures_back_off_warn_once_and_say_once_when_recovered(world):
         poller.poll_once(run.id)
     recovered = [m for m in world.replies(run) if "answers again" in body(m)]
     assert len(recovered) == 1
-    assert [("answers again" in body(m), "`processing` → `inProgress`" in body(m)) for m in world.replies(run)[1:]] \
-        == [(True, False), (False, True)]
+    assert [("answers again" in body(m), "`processing` → `inProgress`" in body(m)) for m in world.replies(run)[1:]] == [
+        (True, False),
+        (False, True),
+    ]
     stored = world.store.get_run(run.id)
     assert stored.poll_failures == 0 and not stored.trouble_warned
 
@@ -598,15 +636,20 @@ def test_final_notice_goes_to_the_requester_when_the_channel_is_gone(world):
 def test_real_scheduler_resumes_from_the_database_follows_new_runs_and_removes_finished_ones(world):
     resumed = world.start_run(name="resumed")
     world.sim.clock.advance(TO_IN_PROGRESS + TO_CUTOVER + TO_END)  # ends before the bot even starts
-    poller = world.poller(interval=0.1, scheduler=BackgroundScheduler(timezone=timezone.utc))
+    poller = world.poller(interval=0.1, scheduler=BackgroundScheduler(timezone=UTC))
     poller.start()
     followed = world.start_run(name="followed")
     poller.follow(followed.id)
-    world.standin.wait_for("chat.postMessage", count=1, timeout=5,
-                           predicate=lambda c: c.args.get("channel") == CHANNEL and c.args.get("reply_broadcast"))
+    world.standin.wait_for(
+        "chat.postMessage",
+        count=1,
+        timeout=5,
+        predicate=lambda c: c.args.get("channel") == CHANNEL and c.args.get("reply_broadcast"),
+    )
     world.sim.clock.advance(TO_IN_PROGRESS + TO_CUTOVER + TO_END)
-    world.standin.wait_for("chat.postMessage", count=2, timeout=5,
-                           predicate=lambda c: c.args.get("channel") == REQUESTER)
+    world.standin.wait_for(
+        "chat.postMessage", count=2, timeout=5, predicate=lambda c: c.args.get("channel") == REQUESTER
+    )
     deadline = time.monotonic() + 5
     while any(poller.is_following(run.id) for run in (resumed, followed)) and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -8,14 +8,14 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bot.simulator import GraphSimulator, SimClock, SimOptions
-from bot.simulator.seed import (
+from bot.rehearsal.simulator import GraphSimulator, SimClock, SimOptions
+from bot.rehearsal.simulator.seed import (
     SEED_COMPLETED,
     SEED_IN_PROGRESS,
     SEED_JOBS,
@@ -49,15 +49,22 @@ def status(http, job_id: str) -> str:
 
 def services(http, job_id: str) -> list[dict[str, str]]:
     """Per user: {service: status}."""
-    return [{s["service"]: s["status"] for s in task["currentStatus"]}
-            for task in http.get(f"{JOBS}/{job_id}/users").json()["value"]]
+    return [
+        {s["service"]: s["status"] for s in task["currentStatus"]}
+        for task in http.get(f"{JOBS}/{job_id}/users").json()["value"]
+    ]
 
 
 def new_job(sim, name="wave9_ops", users=None, **extra) -> dict:
-    body = {"displayName": name, "completeAfterDateTime": (sim.clock.now() + timedelta(days=3)).isoformat(),
-            "sourceTenantId": "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b", "resourceType": "Users",
-            "resources": users or [str(uuid.uuid4()) for _ in range(2)], "workloads": ["Exchange", "Teams"],
-            "exchangeSettings": EXO}
+    body = {
+        "displayName": name,
+        "completeAfterDateTime": (sim.clock.now() + timedelta(days=3)).isoformat(),
+        "sourceTenantId": "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+        "resourceType": "Users",
+        "resources": users or [str(uuid.uuid4()) for _ in range(2)],
+        "workloads": ["Exchange", "Teams"],
+        "exchangeSettings": EXO,
+    }
     body.update(extra)
     return body
 
@@ -146,19 +153,32 @@ def test_create_returns_a_submitted_job(sim, http):
     response = http.post(JOBS, json=body)
     assert response.status_code == 201, response.text
     job = response.json()
-    assert (job["status"], job["jobType"], job["message"], job["displayName"]) == ("submitted", "validate", "",
-                                                                                   "wave9_ops")
+    assert (job["status"], job["jobType"], job["message"], job["displayName"]) == (
+        "submitted",
+        "validate",
+        "",
+        "wave9_ops",
+    )
     assert job["resources"] == body["resources"] and job["targetTenantId"]
     assert response.headers["Location"].endswith(f"{JOBS}/{job['id']}")
     assert http.get(f"{JOBS}/{job['id']}").json()["status"] == "submitted"
     assert len(http.get(f"{JOBS}/{job['id']}/users").json()["value"]) == 2
 
 
-@pytest.mark.parametrize("change", [
-    {"displayName": ""}, {"completeAfterDateTime": "soon"}, {"sourceTenantId": "fabrikam"},
-    {"resourceType": "groups"}, {"resources": []}, {"resources": ["not-a-guid"]}, {"workloads": ["Yammer"]},
-    {"exchangeSettings": None}, {"completeAfterDateTime": "2020-01-01T00:00:00Z"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"displayName": ""},
+        {"completeAfterDateTime": "soon"},
+        {"sourceTenantId": "fabrikam"},
+        {"resourceType": "groups"},
+        {"resources": []},
+        {"resources": ["not-a-guid"]},
+        {"workloads": ["Yammer"]},
+        {"exchangeSettings": None},
+        {"completeAfterDateTime": "2020-01-01T00:00:00Z"},
+    ],
+)
 def test_create_rejects_invalid_fields_with_400(sim, http, change):
     response = http.post(JOBS, json=new_job(sim, **change))
     assert response.status_code == 400
@@ -292,15 +312,23 @@ def test_validate_failed_outcome_marks_an_invalid_user(sim, http):
 
 
 def test_migrate_takes_thirty_simulated_minutes_with_table_3_3_task_statuses(sim, http):
-    job_id = sim.create_job("wave7_ops", "validatePassed", workloads=["Exchange", "ODSP", "Teams", "Meeting"],
-                            completed_after=sim.clock.now() - timedelta(hours=1))
+    job_id = sim.create_job(
+        "wave7_ops",
+        "validatePassed",
+        workloads=["Exchange", "ODSP", "Teams", "Meeting"],
+        completed_after=sim.clock.now() - timedelta(hours=1),
+    )
     response = http.post(f"{JOBS}/{job_id}/migrate").json()
     assert (response["status"], response["jobType"]) == ("processing", "migrate")
     assert services(http, job_id)[0] == dict.fromkeys(["Exchange", "ODSP", "Teams", "Meeting"], "notStarted")
     sim.clock.advance(120)
     assert status(http, job_id) == "inProgress"
-    assert services(http, job_id)[0] == {"Exchange": "syncing", "ODSP": "synced", "Teams": "synced",
-                                         "Meeting": "synced"}
+    assert services(http, job_id)[0] == {
+        "Exchange": "syncing",
+        "ODSP": "synced",
+        "Teams": "synced",
+        "Meeting": "synced",
+    }
     sim.clock.advance(900)
     assert status(http, job_id) == "cuttingOver"
     assert services(http, job_id)[0]["Exchange"] == "finalizing"
@@ -370,8 +398,11 @@ def test_cancel_before_cutover_then_refused_later(sim, http):
     response = http.post(f"{JOBS}/{SEED_IN_PROGRESS}/cancel")
     assert response.status_code == 202
     assert {k: v for k, v in response.json().items() if not k.startswith("@")} == {
-        "id": SEED_IN_PROGRESS, "displayName": "wave6_engineering", "status": "pendingCancel",
-        "message": "cancellation request has been accepted for the migration job"}
+        "id": SEED_IN_PROGRESS,
+        "displayName": "wave6_engineering",
+        "status": "pendingCancel",
+        "message": "cancellation request has been accepted for the migration job",
+    }
     assert set(services(http, SEED_IN_PROGRESS)[0].values()) == {"pendingCancel"}
     sim.clock.advance(60)
     assert status(http, SEED_IN_PROGRESS) == "cancelled"
@@ -414,8 +445,9 @@ def test_set_status_keeps_unknown_and_odd_cased_values_and_continues_chains(sim,
 def test_auto_validate_on_create_option():
     simulator = start_simulator(seed=False, options=SimOptions(auto_validate_on_create=True))
     try:
-        response = httpx.post(f"{simulator.base_url}{JOBS}", json=new_job(simulator),
-                              headers={"Authorization": f"Bearer {TOKEN}"})
+        response = httpx.post(
+            f"{simulator.base_url}{JOBS}", json=new_job(simulator), headers={"Authorization": f"Bearer {TOKEN}"}
+        )
         assert response.json()["status"] == "validateSubmitted"
     finally:
         simulator.stop()
@@ -464,8 +496,12 @@ def test_requests_are_recorded_and_counted(sim, http):
     http.post(f"{JOBS}/{SEED_SUBMITTED}/validate")
     assert sim.count("POST", "/validate") == 1 and sim.count("GET", SEED_SUBMITTED) == 1
     first = sim.requests[0]
-    assert (first.method, first.operation, first.status, first.headers["client-request-id"]) == ("GET", "get", 200,
-                                                                                                  "abc")
+    assert (first.method, first.operation, first.status, first.headers["client-request-id"]) == (
+        "GET",
+        "get",
+        200,
+        "abc",
+    )
     sim.clear_requests()
     assert sim.requests == []
 
@@ -474,8 +510,15 @@ def test_control_api_over_http(sim):
     control = httpx.Client(base_url=f"{sim.url}/_sim", headers={"Authorization": f"Bearer {TOKEN}"})
     graph = httpx.Client(base_url=sim.base_url, headers={"Authorization": f"Bearer {TOKEN}"})
     with control, graph:
-        created = control.post("/jobs", json={"displayName": "wave11", "status": "validatePassed", "users": 2,
-                                                   "completed_after": "2020-01-01T00:00:00Z"})
+        created = control.post(
+            "/jobs",
+            json={
+                "displayName": "wave11",
+                "status": "validatePassed",
+                "users": 2,
+                "completed_after": "2020-01-01T00:00:00Z",
+            },
+        )
         job_id = created.json()["id"]
         assert created.status_code == 201 and status(graph, job_id) == "validatePassed"
         assert control.post(f"/jobs/{job_id}/outcome", json={"outcome": "failed"}).status_code == 204
@@ -491,25 +534,31 @@ def test_control_api_over_http(sim):
         assert graph.get(JOBS).status_code == 403
         recorded = control.get("/requests").json()["value"]
         assert [r["status"] for r in recorded][-1] == 403 and "Bearer <redacted" in recorded[-1]["headers"][
-            "authorization"]
+            "authorization"
+        ]
         assert control.post("/faults", json={"kind": "bogus"}).status_code == 400
         assert control.get("/nowhere").status_code == 404
 
 
 def test_clock():
-    clock = SimClock(speed=3600, start=datetime(2026, 7, 1, tzinfo=timezone.utc))
+    clock = SimClock(speed=3600, start=datetime(2026, 7, 1, tzinfo=UTC))
     time.sleep(0.05)
-    assert clock.now() >= datetime(2026, 7, 1, 0, 3, tzinfo=timezone.utc)
-    frozen = SimClock(speed=0, start=datetime(2026, 7, 1, tzinfo=timezone.utc))
-    assert frozen.advance(90) == datetime(2026, 7, 1, 0, 1, 30, tzinfo=timezone.utc) == frozen.now()
+    assert clock.now() >= datetime(2026, 7, 1, 0, 3, tzinfo=UTC)
+    frozen = SimClock(speed=0, start=datetime(2026, 7, 1, tzinfo=UTC))
+    assert frozen.advance(90) == datetime(2026, 7, 1, 0, 1, 30, tzinfo=UTC) == frozen.now()
     with pytest.raises(ValueError):
         frozen.advance(-1)
 
 
 def test_simulator_command_prints_the_base_url_and_seeds_and_stops_on_ctrl_c(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AZURE_", "GRAPH_", "TOKEN_"))}
-    process = subprocess.Popen([sys.executable, "-m", "bot", "simulator", "--port", "0"], stdout=subprocess.PIPE,
-                               text=True, cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "simulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+    )
     try:
         lines = []
         for line in process.stdout:

@@ -8,10 +8,10 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from bot.blocks import ModalContext
-from bot.sandbox import CHANNEL, OUTSIDER, REQUESTER
-from bot.simulator.seed import SEED_VALIDATE_PASSED, SEED_VALIDATION_EXPIRED
+from bot.rehearsal.sandbox import CHANNEL, OUTSIDER, REQUESTER
+from bot.rehearsal.simulator.seed import SEED_VALIDATE_PASSED, SEED_VALIDATION_EXPIRED
 from bot.store import RunState, Store
+from bot.ui.modal import ModalContext
 
 UNKNOWN_JOB = "0c0ffee0-0000-4000-8000-000000000404"
 
@@ -58,10 +58,16 @@ def test_happy_path_from_command_to_root_message(world):
     assert events == ["requested", "migrate_called"]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("", "Usage"), ("help", "Usage"), ("not-a-guid", "is not a job id"),
-    (f"{SEED_VALIDATE_PASSED} extra", "single job id"), ("<!channel>", "&lt;!channel&gt;"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "Usage"),
+        ("help", "Usage"),
+        ("not-a-guid", "is not a job id"),
+        (f"{SEED_VALIDATE_PASSED} extra", "single job id"),
+        ("<!channel>", "&lt;!channel&gt;"),
+    ],
+)
 def test_help_and_bad_input_answer_in_the_ack(world, text, expected):
     sent = world.sender.slash_command(text, user_id=REQUESTER, channel_id=CHANNEL)
     assert sent.status_code == 200
@@ -86,8 +92,9 @@ def test_channel_not_allowed_is_denied(make_world):
 
 
 def test_other_workspace_is_denied(world):
-    sent = world.sender.slash_command(SEED_VALIDATE_PASSED, user_id=REQUESTER, channel_id=CHANNEL,
-                                      team_id="T0ELSEWHERE")
+    sent = world.sender.slash_command(
+        SEED_VALIDATE_PASSED, user_id=REQUESTER, channel_id=CHANNEL, team_id="T0ELSEWHERE"
+    )
     assert "another Slack workspace" in sent.response.text
     assert world.slack.calls_to("views.open") == [] and graph_calls(world) == 0
 
@@ -139,13 +146,16 @@ def test_403_names_the_admin_roles(world):
 
 
 def test_hostile_job_name_pings_nobody(world):
-    job_id = world.sim.create_job("<!channel> urgent <@U123> & co", status="validatePassed",
-                                  message="<!here> look")
+    job_id = world.sim.create_job("<!channel> urgent <@U123> & co", status="validatePassed", message="<!here> look")
     view = world.open_modal(job_id)
     world.submit_modal(view, "<!everyone> please")
     run = world.wait_until(lambda: (r := world.run_for(job_id)) and r.root_ts and r, what="root")
-    surfaces = [view, world.slack.view(view["id"]), world.slack.message(CHANNEL, run.root_ts).blocks,
-                world.slack.message(CHANNEL, run.root_ts).text]
+    surfaces = [
+        view,
+        world.slack.view(view["id"]),
+        world.slack.message(CHANNEL, run.root_ts).blocks,
+        world.slack.message(CHANNEL, run.root_ts).text,
+    ]
     for surface in surfaces:
         for text in mrkdwn_strings(surface) if not isinstance(surface, str) else [surface]:
             for raw in ("<!channel>", "<@U123>", "<!here>", "<!everyone>"):
@@ -168,8 +178,7 @@ def test_slow_graph_does_not_delay_the_ack_or_the_modal(world):
 
 @pytest.mark.parametrize("tamper", ["bad_signature", "stale"])
 def test_bad_signature_and_stale_timestamp_get_401_and_change_nothing(world, tamper):
-    sent = world.sender.slash_command(SEED_VALIDATE_PASSED, user_id=REQUESTER, channel_id=CHANNEL,
-                                      **{tamper: True})
+    sent = world.sender.slash_command(SEED_VALIDATE_PASSED, user_id=REQUESTER, channel_id=CHANNEL, **{tamper: True})
     assert sent.status_code == 401
     assert world.slack.calls_to("views.open") == [] and graph_calls(world) == 0
 
@@ -197,8 +206,10 @@ def test_bot_not_in_channel_still_tracks_and_tells_the_requester(world):
     world.slack.set_bot_member(CHANNEL, False)
     view = world.open_modal(SEED_VALIDATE_PASSED)
     world.submit_modal(view, "CHG1")
-    world.wait_until(lambda: any("invite" in t.lower() for t in ephemerals_for(world, REQUESTER))
-                     or world.slack.messages("D0ALICE"), what="notice")
+    world.wait_until(
+        lambda: any("invite" in t.lower() for t in ephemerals_for(world, REQUESTER)) or world.slack.messages("D0ALICE"),
+        what="notice",
+    )
     run = world.run_for(SEED_VALIDATE_PASSED)
     assert run.state == RunState.RUNNING and run.root_ts is None
 
@@ -213,18 +224,23 @@ def test_restart_settles_a_run_interrupted_during_migrate(world):
     world.stop_bot()  # the bot dies after recording the run, around the migrate call
     store = Store.from_url(world.bot_settings.resolved_database_url)
     ctx = ModalContext.decode(view["private_metadata"])
-    interrupted = store.create_run(job_id=ctx.job_id, channel_id=CHANNEL, requester_id=REQUESTER, reason="r",
-                                   state=RunState.STARTING)
+    interrupted = store.create_run(
+        job_id=ctx.job_id, channel_id=CHANNEL, requester_id=REQUESTER, reason="r", state=RunState.STARTING
+    )
     other_job = world.sim.create_job("wave9", status="inProgress")
-    took_effect = store.create_run(job_id=other_job, channel_id=CHANNEL, requester_id=REQUESTER, reason="r",
-                                   state=RunState.STARTING)
+    took_effect = store.create_run(
+        job_id=other_job, channel_id=CHANNEL, requester_id=REQUESTER, reason="r", state=RunState.STARTING
+    )
     world.start_bot()
     world.wait_until(lambda: world.bot.store.get_run(interrupted.id).state == RunState.NOT_STARTED, what="closed")
-    run = world.wait_until(lambda: (r := world.bot.store.get_run(took_effect.id)).state == RunState.RUNNING and r,
-                           what="followed")
+    run = world.wait_until(
+        lambda: (r := world.bot.store.get_run(took_effect.id)).state == RunState.RUNNING and r, what="followed"
+    )
     world.wait_until(lambda: world.bot.tracker.is_following(run.id), what="poller")
-    assert any("did not start" in t for t in ephemerals_for(world, REQUESTER) +
-               [m.text for m in world.slack.messages("D0ALICE")])
+    assert any(
+        "did not start" in t
+        for t in ephemerals_for(world, REQUESTER) + [m.text for m in world.slack.messages("D0ALICE")]
+    )
     assert world.sim.count("POST", "/migrate") == 0
 
 
@@ -233,10 +249,12 @@ def test_root_message_whose_answer_was_lost_is_posted_once(world, posted):
     world.slack.fail_next("chat.postMessage", status=500, applied=posted)  # Slack answered 500: posted or not?
     view = world.open_modal(SEED_VALIDATE_PASSED)
     world.submit_modal(view, "CHG1")
-    run = world.wait_until(lambda: (r := world.run_for(SEED_VALIDATE_PASSED)) and r.state == RunState.RUNNING
-                           and r, what="running")
-    run = world.wait_until(lambda: (r := world.run_for(SEED_VALIDATE_PASSED)) and r.root_pending and r,
-                           what="root pending")
+    run = world.wait_until(
+        lambda: (r := world.run_for(SEED_VALIDATE_PASSED)) and r.state == RunState.RUNNING and r, what="running"
+    )
+    run = world.wait_until(
+        lambda: (r := world.run_for(SEED_VALIDATE_PASSED)) and r.root_pending and r, what="root pending"
+    )
     assert run.root_ts is None
     world.bot.tracker.poll_once(run.id)  # the poller looks before it posts
     run = world.run_for(SEED_VALIDATE_PASSED)

@@ -15,7 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 
 from bot.httpserver import WSGIServer
-from bot.slack_standin import SlackSender, SlackStandIn, render_channel, render_view
+from bot.rehearsal.slack_standin import SlackSender, SlackStandIn, render_channel, render_view
 
 SECRET = "standin-signing-secret"
 
@@ -55,9 +55,13 @@ def slack_error(call, **kwargs) -> dict:
 
 
 def modal(title: str = "Migrate job-42", **extra) -> dict:
-    view = {"type": "modal", "callback_id": "migrate_confirm", "title": {"type": "plain_text", "text": title},
-            "close": {"type": "plain_text", "text": "Cancel"},
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Fetching job…"}}]}
+    view = {
+        "type": "modal",
+        "callback_id": "migrate_confirm",
+        "title": {"type": "plain_text", "text": title},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Fetching job…"}}],
+    }
     view.update(extra)
     return view
 
@@ -82,7 +86,9 @@ def test_post_message_returns_increasing_ts_and_records_threads(standin, client)
     assert [m.ts for m in messages] == [root["ts"], second_root["ts"]]  # replies are not top level
     replies = standin.thread("CMIG", root["ts"])
     assert [(r.text, r.thread_ts, r.reply_broadcast) for r in replies] == [
-        ("10%", root["ts"], False), ("done", root["ts"], True)]
+        ("10%", root["ts"], False),
+        ("done", root["ts"], True),
+    ]
     assert messages[0].replies[1].ts == done["ts"]
     post_calls = standin.calls_to("chat.postMessage")
     assert post_calls[2].args["reply_broadcast"] is True and post_calls[2].args["thread_ts"] == root["ts"]
@@ -91,25 +97,42 @@ def test_post_message_returns_increasing_ts_and_records_threads(standin, client)
 def test_thread_ts_must_name_an_existing_top_level_message(standin, client):
     root = client.chat_postMessage(channel="CMIG", text="root")
     reply = client.chat_postMessage(channel="CMIG", text="reply", thread_ts=root["ts"])
-    assert slack_error(client.chat_postMessage, channel="CMIG", text="x", thread_ts="1700000000.999999")[
-        "error"] == "thread_not_found"
-    assert slack_error(client.chat_postMessage, channel="CMIG", text="x", thread_ts=reply["ts"])[
-        "error"] == "thread_not_found"
+    assert (
+        slack_error(client.chat_postMessage, channel="CMIG", text="x", thread_ts="1700000000.999999")["error"]
+        == "thread_not_found"
+    )
+    assert (
+        slack_error(client.chat_postMessage, channel="CMIG", text="x", thread_ts=reply["ts"])["error"]
+        == "thread_not_found"
+    )
     other = client.chat_postMessage(channel="CPUB", text="elsewhere")  # public + chat:write.public
-    assert slack_error(client.chat_postMessage, channel="CMIG", text="x", thread_ts=other["ts"])[
-        "error"] == "thread_not_found"
-    assert slack_error(client.chat_postMessage, channel="CMIG", text="x", thread_ts="not-a-ts")[
-        "error"] == "invalid_thread_ts"
+    assert (
+        slack_error(client.chat_postMessage, channel="CMIG", text="x", thread_ts=other["ts"])["error"]
+        == "thread_not_found"
+    )
+    assert (
+        slack_error(client.chat_postMessage, channel="CMIG", text="x", thread_ts="not-a-ts")["error"]
+        == "invalid_thread_ts"
+    )
     assert len(standin.thread("CMIG", root["ts"])) == 1
 
 
 def test_chat_update_changes_the_stored_message_only_for_the_bots_own(standin, client):
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*Pending* approval"}},
-              {"type": "actions", "block_id": "approval",
-               "elements": [{"type": "button", "action_id": "approve", "text": {"type": "plain_text", "text": "Approve"}}]}]
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*Pending* approval"}},
+        {
+            "type": "actions",
+            "block_id": "approval",
+            "elements": [{"type": "button", "action_id": "approve", "text": {"type": "plain_text", "text": "Approve"}}],
+        },
+    ]
     root = client.chat_postMessage(channel="CMIG", text="pending", blocks=blocks)
-    updated = client.chat_update(channel="CMIG", ts=root["ts"], text="approved",
-                                 blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "Approved by <@UALICE>"}}])
+    updated = client.chat_update(
+        channel="CMIG",
+        ts=root["ts"],
+        text="approved",
+        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "Approved by <@UALICE>"}}],
+    )
     assert updated["ts"] == root["ts"] and updated["text"] == "approved"
     message = standin.message("CMIG", root["ts"])
     assert message.text == "approved"
@@ -121,10 +144,13 @@ def test_chat_update_changes_the_stored_message_only_for_the_bots_own(standin, c
 
     human = standin.post_as_user("CMIG", "UBOB", "hello")
     assert slack_error(client.chat_update, channel="CMIG", ts=human, text="x")["error"] == "cant_update_message"
-    assert slack_error(client.chat_update, channel="CMIG", ts="1700000000.000001", text="x")[
-        "error"] == "message_not_found"
-    assert slack_error(client.chat_update, channel="migrations", ts=root["ts"], text="x")[
-        "error"] == "channel_not_found"
+    assert (
+        slack_error(client.chat_update, channel="CMIG", ts="1700000000.000001", text="x")["error"]
+        == "message_not_found"
+    )
+    assert (
+        slack_error(client.chat_update, channel="migrations", ts=root["ts"], text="x")["error"] == "channel_not_found"
+    )
 
 
 def test_bot_must_be_in_the_channel_unless_public_with_chat_write_public(standin, client):
@@ -146,28 +172,84 @@ def test_bot_must_be_in_the_channel_unless_public_with_chat_write_public(standin
     "kwargs, error, pointer",
     [
         ({"blocks": [{"type": "divider"}] * 51}, "invalid_blocks", "/blocks"),
-        ({"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]}, "invalid_blocks",
-         "/blocks/0/text/text"),
-        ({"blocks": [{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}]}, "invalid_blocks",
-         "/blocks/0/text/text"),
-        ({"blocks": [{"type": "header", "text": {"type": "mrkdwn", "text": "h"}}]}, "invalid_blocks",
-         "/blocks/0/text/type"),
-        ({"blocks": [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f"}] * 11}]}, "invalid_blocks",
-         "/blocks/0/fields"),
-        ({"blocks": [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}]}]}, "invalid_blocks",
-         "/blocks/0/fields/0/text"),
-        ({"blocks": [{"type": "actions", "elements": [
-            {"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": "b" * 76}}]}]},
-         "invalid_blocks", "/blocks/0/elements/0/text/text"),
-        ({"blocks": [{"type": "actions", "elements": [
-            {"type": "button", "action_id": "a" * 256, "text": {"type": "plain_text", "text": "ok"}}]}]},
-         "invalid_blocks", "/blocks/0/elements/0/action_id"),
-        ({"blocks": [{"type": "actions", "elements": [
-            {"type": "button", "action_id": "a", "value": "v" * 2001, "text": {"type": "plain_text", "text": "ok"}}]}]},
-         "invalid_blocks", "/blocks/0/elements/0/value"),
+        (
+            {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]},
+            "invalid_blocks",
+            "/blocks/0/text/text",
+        ),
+        (
+            {"blocks": [{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}]},
+            "invalid_blocks",
+            "/blocks/0/text/text",
+        ),
+        (
+            {"blocks": [{"type": "header", "text": {"type": "mrkdwn", "text": "h"}}]},
+            "invalid_blocks",
+            "/blocks/0/text/type",
+        ),
+        (
+            {"blocks": [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f"}] * 11}]},
+            "invalid_blocks",
+            "/blocks/0/fields",
+        ),
+        (
+            {"blocks": [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}]}]},
+            "invalid_blocks",
+            "/blocks/0/fields/0/text",
+        ),
+        (
+            {
+                "blocks": [
+                    {
+                        "type": "actions",
+                        "elements": [
+                            {"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": "b" * 76}}
+                        ],
+                    }
+                ]
+            },
+            "invalid_blocks",
+            "/blocks/0/elements/0/text/text",
+        ),
+        (
+            {
+                "blocks": [
+                    {
+                        "type": "actions",
+                        "elements": [
+                            {"type": "button", "action_id": "a" * 256, "text": {"type": "plain_text", "text": "ok"}}
+                        ],
+                    }
+                ]
+            },
+            "invalid_blocks",
+            "/blocks/0/elements/0/action_id",
+        ),
+        (
+            {
+                "blocks": [
+                    {
+                        "type": "actions",
+                        "elements": [
+                            {
+                                "type": "button",
+                                "action_id": "a",
+                                "value": "v" * 2001,
+                                "text": {"type": "plain_text", "text": "ok"},
+                            }
+                        ],
+                    }
+                ]
+            },
+            "invalid_blocks",
+            "/blocks/0/elements/0/value",
+        ),
         ({"blocks": [{"type": "divider", "block_id": "b" * 256}]}, "invalid_blocks", "/blocks/0/block_id"),
-        ({"blocks": [{"type": "divider", "block_id": "same"}, {"type": "divider", "block_id": "same"}]},
-         "invalid_blocks", "/blocks/1/block_id"),
+        (
+            {"blocks": [{"type": "divider", "block_id": "same"}, {"type": "divider", "block_id": "same"}]},
+            "invalid_blocks",
+            "/blocks/1/block_id",
+        ),
         ({"text": "x" * 40_001}, "msg_too_long", None),
         ({}, "no_text", None),
     ],
@@ -182,12 +264,26 @@ def test_message_limits_are_enforced_like_slack(standin, client, kwargs, error, 
 
 
 def test_limits_at_the_boundary_are_accepted(standin, client):
-    blocks = [{"type": "header", "text": {"type": "plain_text", "text": "h" * 150}},
-              {"type": "section", "text": {"type": "mrkdwn", "text": "s" * 3000},
-               "fields": [{"type": "mrkdwn", "text": "f" * 2000}] * 10},
-              {"type": "actions", "block_id": "b" * 255, "elements": [
-                  {"type": "button", "action_id": "a" * 255, "value": "v" * 2000,
-                   "text": {"type": "plain_text", "text": "t" * 75}}]}]
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": "h" * 150}},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": "s" * 3000},
+            "fields": [{"type": "mrkdwn", "text": "f" * 2000}] * 10,
+        },
+        {
+            "type": "actions",
+            "block_id": "b" * 255,
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "a" * 255,
+                    "value": "v" * 2000,
+                    "text": {"type": "plain_text", "text": "t" * 75},
+                }
+            ],
+        },
+    ]
     blocks += [{"type": "divider"}] * (50 - len(blocks))
     assert client.chat_postMessage(channel="CMIG", text="x" * 40_000, blocks=blocks)["ok"]
     assert len(standin.messages("CMIG")[0].blocks) == 50
@@ -234,8 +330,18 @@ def test_trigger_expires_after_three_seconds():
         (modal(callback_id="c" * 256), "/view/callback_id"),
         (modal(blocks=[{"type": "divider"}] * 101), "/view/blocks"),
         (modal(type="home"), "/view/type"),
-        (modal(blocks=[{"type": "input", "label": {"type": "plain_text", "text": "Reason"},
-                        "element": {"type": "plain_text_input", "action_id": "reason"}}]), "/view/submit"),
+        (
+            modal(
+                blocks=[
+                    {
+                        "type": "input",
+                        "label": {"type": "plain_text", "text": "Reason"},
+                        "element": {"type": "plain_text_input", "action_id": "reason"},
+                    }
+                ]
+            ),
+            "/view/submit",
+        ),
     ],
 )
 def test_view_limits(standin, client, view, pointer):
@@ -248,18 +354,27 @@ def test_view_limits(standin, client, view, pointer):
 
 
 def test_views_update_checks_hash_and_view_id(standin, client):
-    opened = client.views_open(trigger_id=standin.issue_trigger("UALICE"),
-                               view=modal(private_metadata='{"j":"job-42"}'))["view"]
-    updated = client.views_update(view_id=opened["id"], hash=opened["hash"],
-                                  view=modal(submit={"type": "plain_text", "text": "Start"}, private_metadata="p2"))
+    opened = client.views_open(
+        trigger_id=standin.issue_trigger("UALICE"), view=modal(private_metadata='{"j":"job-42"}')
+    )["view"]
+    updated = client.views_update(
+        view_id=opened["id"],
+        hash=opened["hash"],
+        view=modal(submit={"type": "plain_text", "text": "Start"}, private_metadata="p2"),
+    )
     assert updated["view"]["hash"] != opened["hash"] and updated["view"]["id"] == opened["id"]
     assert standin.views[opened["id"]]["private_metadata"] == "p2"
-    assert slack_error(client.views_update, view_id=opened["id"], hash=opened["hash"], view=modal())[
-        "error"] == "hash_conflict"
+    assert (
+        slack_error(client.views_update, view_id=opened["id"], hash=opened["hash"], view=modal())["error"]
+        == "hash_conflict"
+    )
     assert slack_error(client.views_update, view_id="VNOPE", view=modal())["error"] == "not_found"
     assert client.views_update(view_id=opened["id"], view=modal(title="No hash, no check"))["ok"]
     assert [v["title"]["text"] for v in standin.view_versions(opened["id"])] == [
-        "Migrate job-42", "Migrate job-42", "No hash, no check"]
+        "Migrate job-42",
+        "Migrate job-42",
+        "No hash, no check",
+    ]
     standin.close_view(opened["id"])
     assert slack_error(client.views_update, view_id=opened["id"], view=modal())["error"] == "not_found"
 
@@ -269,8 +384,7 @@ def test_views_push_stacks_at_most_three(standin, client):
     for _ in range(2):
         pushed = client.views_push(trigger_id=standin.issue_trigger("UALICE", view_id=root["id"]), view=modal())
         assert pushed["view"]["root_view_id"] == root["id"]
-    data = slack_error(client.views_push, trigger_id=standin.issue_trigger("UALICE", view_id=root["id"]),
-                       view=modal())
+    data = slack_error(client.views_push, trigger_id=standin.issue_trigger("UALICE", view_id=root["id"]), view=modal())
     assert data["error"] == "push_limit_reached"
 
 
@@ -278,8 +392,11 @@ def test_views_push_stacks_at_most_three(standin, client):
 
 
 def test_429_with_retry_after_is_retried_by_slack_sdk(standin):
-    client = WebClient(token=standin.bot_token, base_url=standin.api_url,
-                       retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=1)])
+    client = WebClient(
+        token=standin.bot_token,
+        base_url=standin.api_url,
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=1)],
+    )
     standin.fail_next("chat.postMessage", retry_after=1)
     started = time.monotonic()
     response = client.chat_postMessage(channel="CMIG", text="eventually")
@@ -336,9 +453,15 @@ def test_tokens_are_checked(standin):
 
 def test_form_json_and_query_string_bodies(standin):
     auth = {"Authorization": f"Bearer {standin.bot_token}"}
-    as_form = httpx.post(standin.api_url + "chat.postMessage", headers=auth,
-                         data={"channel": "CMIG", "text": "form", "blocks": json.dumps(
-                             [{"type": "section", "text": {"type": "mrkdwn", "text": "from a form"}}])})
+    as_form = httpx.post(
+        standin.api_url + "chat.postMessage",
+        headers=auth,
+        data={
+            "channel": "CMIG",
+            "text": "form",
+            "blocks": json.dumps([{"type": "section", "text": {"type": "mrkdwn", "text": "from a form"}}]),
+        },
+    )
     as_query = httpx.get(standin.api_url + "users.info", params={"user": "UBOB", "token": standin.bot_token})
     as_json = httpx.post(standin.api_url + "conversations.info", headers=auth, json={"channel": "CMIG"})
     assert as_form.json()["ok"] and standin.messages("CMIG")[0].blocks[0]["text"]["text"] == "from a form"
@@ -368,7 +491,9 @@ def test_ephemerals_and_response_url_limits(standin, client):
     assert statuses == ["ok"] * 5 + ["used_url"]
     assert httpx.post(standin.url + "/response/nope", json={"text": "x"}).status_code == 404
     assert [(e.source, e.user, e.text) for e in standin.ephemerals][:2] == [
-        ("chat.postEphemeral", "UBOB", "Only you can see this"), ("response_url", "UBOB", "try 0")]
+        ("chat.postEphemeral", "UBOB", "Only you can see this"),
+        ("response_url", "UBOB", "try 0"),
+    ]
     assert standin.messages("CMIG") == []  # ephemeral responses never reach the channel
     in_channel = standin.issue_response_url(channel="CMIG", user="UBOB")
     httpx.post(in_channel, json={"text": "for everyone", "response_type": "in_channel"})
@@ -419,8 +544,21 @@ def test_sender_signs_like_slack(standin):
     assert int(h_good["x-slack-request-timestamp"]) - int(h_stale["x-slack-request-timestamp"]) > 300
     assert h_good["content-type"] == "application/x-www-form-urlencoded"
     form = {k: v[0] for k, v in parse_qs(b_good.decode(), keep_blank_values=True).items()}
-    assert list(form) == ["token", "team_id", "team_domain", "channel_id", "channel_name", "user_id", "user_name",
-                          "command", "text", "api_app_id", "is_enterprise_install", "response_url", "trigger_id"]
+    assert list(form) == [
+        "token",
+        "team_id",
+        "team_domain",
+        "channel_id",
+        "channel_name",
+        "user_id",
+        "user_name",
+        "command",
+        "text",
+        "api_app_id",
+        "is_enterprise_install",
+        "response_url",
+        "trigger_id",
+    ]
     assert form["command"] == "/migrate" and form["text"] == "job-42" and form["channel_name"] == "migrations"
     assert form["response_url"].startswith(standin.url + "/response/")
     assert form["trigger_id"] == good.trigger_id
@@ -444,11 +582,19 @@ def bolt(standin, monkeypatch):
             ack("Usage: /migrate <jobId>")
             return
         ack()
-        loading = client.views_open(trigger_id=body["trigger_id"], view=modal(
-            private_metadata=json.dumps({"c": body["channel_id"], "j": job_id}), notify_on_close=True))
-        client.views_update(view_id=loading["view"]["id"], hash=loading["view"]["hash"], view=modal(
-            private_metadata=json.dumps({"c": body["channel_id"], "j": job_id}),
-            submit={"type": "plain_text", "text": "Start"}, notify_on_close=True))
+        loading = client.views_open(
+            trigger_id=body["trigger_id"],
+            view=modal(private_metadata=json.dumps({"c": body["channel_id"], "j": job_id}), notify_on_close=True),
+        )
+        client.views_update(
+            view_id=loading["view"]["id"],
+            hash=loading["view"]["hash"],
+            view=modal(
+                private_metadata=json.dumps({"c": body["channel_id"], "j": job_id}),
+                submit={"type": "plain_text", "text": "Start"},
+                notify_on_close=True,
+            ),
+        )
 
     @app.view("migrate_confirm")
     def confirm(ack, body, view, client):
@@ -458,11 +604,29 @@ def bolt(standin, monkeypatch):
             return
         ack()
         seen["submissions"].append(meta)
-        client.chat_postMessage(channel=meta["c"], text=f"Approve {meta['j']}?", blocks=[
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"Migration *{meta['j']}* by <@{body['user']['id']}>"}},
-            {"type": "actions", "block_id": "approval", "elements": [
-                {"type": "button", "action_id": "migrate_approve", "value": meta["j"], "style": "danger",
-                 "text": {"type": "plain_text", "text": "Approve"}}]}])
+        client.chat_postMessage(
+            channel=meta["c"],
+            text=f"Approve {meta['j']}?",
+            blocks=[
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": f"Migration *{meta['j']}* by <@{body['user']['id']}>"},
+                },
+                {
+                    "type": "actions",
+                    "block_id": "approval",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "action_id": "migrate_approve",
+                            "value": meta["j"],
+                            "style": "danger",
+                            "text": {"type": "plain_text", "text": "Approve"},
+                        }
+                    ],
+                },
+            ],
+        )
 
     @app.action("migrate_approve")
     def approve(ack, body, respond):
@@ -486,11 +650,13 @@ def test_bolt_accepts_the_whole_flow(standin, bolt):
     view_id = opened.response["view"]["id"]
     assert standin.views[view_id]["submit"]["text"] == "Start"
 
-    refused = sender.view_submission(view_id, user_id="UALICE",
-                                     values={"reason": {"text": {"type": "plain_text_input", "value": "bad"}}})
+    refused = sender.view_submission(
+        view_id, user_id="UALICE", values={"reason": {"text": {"type": "plain_text_input", "value": "bad"}}}
+    )
     assert refused.ack_effect["action"] == "errors" and standin.view_is_open(view_id)
-    submitted = sender.view_submission(view_id, user_id="UALICE",
-                                       values={"reason": {"text": {"type": "plain_text_input", "value": "ok"}}})
+    submitted = sender.view_submission(
+        view_id, user_id="UALICE", values={"reason": {"text": {"type": "plain_text_input", "value": "ok"}}}
+    )
     assert submitted.status_code == 200 and submitted.ack_effect["action"] == "close"
     assert not standin.view_is_open(view_id)
     assert seen["submissions"] == [{"c": "CMIG", "j": "job-42"}]
@@ -505,7 +671,9 @@ def test_bolt_accepts_the_whole_flow(standin, bolt):
     message = standin.message("CMIG", ts)
     assert message.text == "Approved by <@UBOB>" and message.blocks == []
     assert [(e.text, e.replace_original) for e in standin.ephemerals] == [
-        ("Approved by <@UBOB>", True), ("Thanks", False)]
+        ("Approved by <@UBOB>", True),
+        ("Thanks", False),
+    ]
 
     usage = sender.slash_command("   ", user_id="UALICE", channel_id="CMIG")
     assert usage.ack == "Usage: /migrate <jobId>"
@@ -535,8 +703,9 @@ def test_view_closed_is_only_sent_when_the_view_asks(standin, bolt):
 
 def client_view(standin, *, notify: bool) -> str:
     client = WebClient(token=standin.bot_token, base_url=standin.api_url)
-    return client.views_open(trigger_id=standin.issue_trigger("UALICE"),
-                             view=modal(notify_on_close=notify))["view"]["id"]
+    return client.views_open(trigger_id=standin.issue_trigger("UALICE"), view=modal(notify_on_close=notify))["view"][
+        "id"
+    ]
 
 
 # ------------------------------------------------------------------ transcript
@@ -549,16 +718,35 @@ def test_transcript_renders_escaped_text_safely_with_threads():
         slack.add_user("UALICE", "alice")
         slack.add_usergroup("SAPP", "approvers", ["UALICE"])
         client = WebClient(token=slack.bot_token, base_url=slack.api_url)
-        root = client.chat_postMessage(channel="CMIG", text="fallback", blocks=[
-            {"type": "header", "text": {"type": "plain_text", "text": "Migration <job-42>"}},
-            {"type": "section", "text": {"type": "mrkdwn",
-                                         "text": "Name: &lt;!channel&gt; R&amp;D &amp;lt; by <@UALICE> for <!subteam^SAPP>"},
-             "fields": [{"type": "mrkdwn", "text": "*Start*\n<!date^1700000000^{date_short} {time}|2023-11-14 22:13 UTC>"},
-                        {"type": "mrkdwn", "text": "<https://example.com/jobs/42|Dashboard>"}]},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": "Requested in <#CMIG>"}]},
-            {"type": "actions", "elements": [
-                {"type": "button", "action_id": "approve", "text": {"type": "plain_text", "text": "Approve"}},
-                {"type": "button", "action_id": "reject", "text": {"type": "plain_text", "text": "Reject"}}]}])
+        root = client.chat_postMessage(
+            channel="CMIG",
+            text="fallback",
+            blocks=[
+                {"type": "header", "text": {"type": "plain_text", "text": "Migration <job-42>"}},
+                {
+                    "type": "section",
+                    "text": {
+                        "type": "mrkdwn",
+                        "text": "Name: &lt;!channel&gt; R&amp;D &amp;lt; by <@UALICE> for <!subteam^SAPP>",
+                    },
+                    "fields": [
+                        {
+                            "type": "mrkdwn",
+                            "text": "*Start*\n<!date^1700000000^{date_short} {time}|2023-11-14 22:13 UTC>",
+                        },
+                        {"type": "mrkdwn", "text": "<https://example.com/jobs/42|Dashboard>"},
+                    ],
+                },
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": "Requested in <#CMIG>"}]},
+                {
+                    "type": "actions",
+                    "elements": [
+                        {"type": "button", "action_id": "approve", "text": {"type": "plain_text", "text": "Approve"}},
+                        {"type": "button", "action_id": "reject", "text": {"type": "plain_text", "text": "Reject"}},
+                    ],
+                },
+            ],
+        )
         clock.now += 65
         client.chat_postMessage(channel="CMIG", text="Copying 10 mailboxes", thread_ts=root["ts"])
         clock.now += 60
@@ -585,7 +773,7 @@ def test_transcript_renders_escaped_text_safely_with_threads():
 
 
 def test_render_view_shows_the_modal(standin, client):
-    view_id = client.views_open(trigger_id=standin.issue_trigger("UALICE"),
-                                view=modal(submit={"type": "plain_text", "text": "Start"}))["view"]["id"]
-    assert render_view(standin, view_id).splitlines() == [
-        "┌ Migrate job-42 ┐", "│ Fetching job…", "│ [Cancel] [Start]"]
+    view_id = client.views_open(
+        trigger_id=standin.issue_trigger("UALICE"), view=modal(submit={"type": "plain_text", "text": "Start"})
+    )["view"]["id"]
+    assert render_view(standin, view_id).splitlines() == ["┌ Migrate job-42 ┐", "│ Fetching job…", "│ [Cancel] [Start]"]

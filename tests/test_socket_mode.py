@@ -8,10 +8,10 @@ import pytest
 from pydantic import SecretStr
 
 from bot.app import MigrateBot
-from bot.auth import StaticToken
-from bot.sandbox import CHANNEL, REQUESTER, SIM_TOKEN
-from bot.simulator.seed import SEED_VALIDATE_PASSED
-from bot.slack_standin.socket_mode import SocketModeServer
+from bot.credential.base import StaticToken
+from bot.rehearsal.sandbox import CHANNEL, REQUESTER, SIM_TOKEN
+from bot.rehearsal.simulator.seed import SEED_VALIDATE_PASSED
+from bot.rehearsal.slack_standin.socket_mode import SocketModeServer
 
 
 @pytest.fixture
@@ -19,8 +19,9 @@ def socket_bot(make_world):
     world = make_world(require_approval=False)
     with SocketModeServer(app_id=world.slack.app_id) as server:
         world.slack.socket_mode_url = server.url
-        settings = world.bot_settings.model_copy(update={"slack_app_token": SecretStr(world.slack.app_token),
-                                                         "slack_signing_secret": None})
+        settings = world.bot_settings.model_copy(
+            update={"slack_app_token": SecretStr(world.slack.app_token), "slack_signing_secret": None}
+        )
         bot = MigrateBot(settings, tokens=StaticToken(SIM_TOKEN))
         handler = bot.socket_mode_handler()
         handler.connect()

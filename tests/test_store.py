@@ -17,8 +17,9 @@ def store(tmp_path):
 
 
 def new_run(store, **fields):
-    return store.create_run(**{"job_id": JOB, "channel_id": "C1", "requester_id": "U1", "reason": "r",
-                               "state": RunState.PENDING, **fields})
+    return store.create_run(
+        **{"job_id": JOB, "channel_id": "C1", "requester_id": "U1", "reason": "r", "state": RunState.PENDING, **fields}
+    )
 
 
 def test_one_active_run_per_job(store):
@@ -63,12 +64,10 @@ def test_audit_is_append_only(store):
     store.audit("requested", job_id=JOB, actor="U1", reason="CHG1")
     events = store.audit_events()
     assert [(e.event, e.actor, e.as_dict()["detail"]) for e in events] == [("requested", "U1", {"reason": "CHG1"})]
-    with pytest.raises(DBAPIError):
-        with store.engine.begin() as connection:
-            connection.execute(text("UPDATE audit_events SET actor = 'U9'"))
-    with pytest.raises(DBAPIError):
-        with store.engine.begin() as connection:
-            connection.execute(text("DELETE FROM audit_events"))
+    with pytest.raises(DBAPIError), store.engine.begin() as connection:
+        connection.execute(text("UPDATE audit_events SET actor = 'U9'"))
+    with pytest.raises(DBAPIError), store.engine.begin() as connection:
+        connection.execute(text("DELETE FROM audit_events"))
     assert store.audit_events()[0].actor == "U1"
 
 
@@ -76,10 +75,15 @@ def test_schema_upgrade_adds_missing_columns(tmp_path):
     url = f"sqlite:///{tmp_path}/old.db"
     engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(text("CREATE TABLE runs (id INTEGER PRIMARY KEY, job_id VARCHAR(36), channel_id VARCHAR(32),"
-                                " requester_id VARCHAR(32), state VARCHAR(16))"))
-        connection.execute(text(f"INSERT INTO runs (job_id, channel_id, requester_id, state) "
-                                f"VALUES ('{JOB}', 'C1', 'U1', 'running')"))
+        connection.execute(
+            text(
+                "CREATE TABLE runs (id INTEGER PRIMARY KEY, job_id VARCHAR(36), channel_id VARCHAR(32),"
+                " requester_id VARCHAR(32), state VARCHAR(16))"
+            )
+        )
+        connection.execute(
+            text(f"INSERT INTO runs (job_id, channel_id, requester_id, state) VALUES ('{JOB}', 'C1', 'U1', 'running')")
+        )
     migrate_schema(engine)
     store = Store(engine)
     [run] = store.runs_in(RunState.RUNNING)

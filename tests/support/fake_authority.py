@@ -78,12 +78,19 @@ def _b64url_json(obj: dict) -> str:
     return _b64url(json.dumps(obj, separators=(",", ":")).encode())
 
 
-def make_certificate(common_name: str, *, issuer_key=None, issuer_name=None, ca: bool = False,
-                     san: list[x509.GeneralName] | None = None, days: int = 2):
+def make_certificate(
+    common_name: str,
+    *,
+    issuer_key=None,
+    issuer_name=None,
+    ca: bool = False,
+    san: list[x509.GeneralName] | None = None,
+    days: int = 2,
+):
     """A fresh RSA key and certificate (self-signed unless an issuer is given)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -97,12 +104,23 @@ def make_certificate(common_name: str, *, issuer_key=None, issuer_name=None, ca:
     )
     if issuer_key is not None:
         builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
+        )
     if ca:
         builder = builder.add_extension(
-            x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                          key_encipherment=False, data_encipherment=False, key_agreement=False,
-                          encipher_only=False, decipher_only=False), critical=True)
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -115,8 +133,9 @@ def pem(key=None, cert=None) -> bytes:
     if cert is not None:
         out += cert.public_bytes(serialization.Encoding.PEM)
     if key is not None:
-        out += key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption())
+        out += key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     return out
 
 
@@ -146,7 +165,9 @@ class FakeAuthority:
         directory.mkdir(parents=True, exist_ok=True)
         ca_key, ca_cert = make_certificate("migrate-bot test CA", ca=True)
         key, cert = make_certificate(
-            "127.0.0.1", issuer_key=ca_key, issuer_name=ca_cert.subject,
+            "127.0.0.1",
+            issuer_key=ca_key,
+            issuer_name=ca_cert.subject,
             san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
         )
         self.ca_bundle = directory / "fake-authority-ca.pem"
@@ -178,14 +199,14 @@ class FakeAuthority:
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
-    def start(self) -> "FakeAuthority":
+    def start(self) -> FakeAuthority:
         self._server.start()
         return self
 
     def stop(self) -> None:
         self._server.stop()
 
-    def __enter__(self) -> "FakeAuthority":
+    def __enter__(self) -> FakeAuthority:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -197,8 +218,9 @@ class FakeAuthority:
 
     # -- scripting ---------------------------------------------------------------------------------------------
 
-    def fail_next(self, grant: str, code: int | None = None, *, error: str = "invalid_grant", status: int = 400,
-                  times: int = 1) -> None:
+    def fail_next(
+        self, grant: str, code: int | None = None, *, error: str = "invalid_grant", status: int = 400, times: int = 1
+    ) -> None:
         """Make the next ``times`` requests of ``grant`` (device_code, refresh_token, client_credentials) fail."""
         for _ in range(times):
             self._failures[grant].append((error, code, status))
@@ -232,8 +254,10 @@ class FakeAuthority:
             status, payload = 404, {"error": "not_found"}
         data = json.dumps(payload).encode()
         reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}.get(status, "Error")
-        start_response(f"{status} {reason}", [("Content-Type", "application/json; charset=utf-8"),
-                                              ("Content-Length", str(len(data)))])
+        start_response(
+            f"{status} {reason}",
+            [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))],
+        )
         return [data]
 
     def _discovery(self, tenant: str) -> tuple[int, dict]:
@@ -267,7 +291,7 @@ class FakeAuthority:
             "expires_in": 900,
             "interval": 1,
             "message": "To sign in, use a web browser to open the page https://microsoft.com/devicelogin and "
-                       f"enter the code {user_code} to authenticate.",
+            f"enter the code {user_code} to authenticate.",
         }
 
     def _error(self, error: str, code: int | None, status: int = 400) -> tuple[int, dict]:
@@ -329,16 +353,27 @@ class FakeAuthority:
         now = int(time.time())
         access_token = f"fake-at-{uuid.uuid4().hex}"
         refresh_token = f"fake-rt-{uuid.uuid4().hex}"
-        id_token = ".".join([
-            _b64url_json({"typ": "JWT", "alg": "RS256", "kid": "fake-key"}),
-            _b64url_json({
-                "aud": self.client_id, "iss": f"{self.url}/{identity.tid}/v2.0", "iat": now, "nbf": now,
-                "exp": now + 3600, "name": "Migration Admin", "oid": identity.oid,
-                "preferred_username": identity.username, "sub": _b64url(hashlib.sha256(identity.oid.encode()).digest()),
-                "tid": identity.tid, "ver": "2.0",
-            }),
-            "ZmFrZS1zaWduYXR1cmU",
-        ])
+        id_token = ".".join(
+            [
+                _b64url_json({"typ": "JWT", "alg": "RS256", "kid": "fake-key"}),
+                _b64url_json(
+                    {
+                        "aud": self.client_id,
+                        "iss": f"{self.url}/{identity.tid}/v2.0",
+                        "iat": now,
+                        "nbf": now,
+                        "exp": now + 3600,
+                        "name": "Migration Admin",
+                        "oid": identity.oid,
+                        "preferred_username": identity.username,
+                        "sub": _b64url(hashlib.sha256(identity.oid.encode()).digest()),
+                        "tid": identity.tid,
+                        "ver": "2.0",
+                    }
+                ),
+                "ZmFrZS1zaWduYXR1cmU",
+            ]
+        )
         self._refresh_tokens[refresh_token] = grant  # Entra rotates RTs; the old one stays valid too
         self.issued.extend([access_token, refresh_token, id_token])
         granted = " ".join(s for s in grant.scope.split() if s not in RESERVED_SCOPES)
@@ -366,8 +401,7 @@ class FakeAuthority:
             return self._error("invalid_client", 7000218, 401)
         access_token = f"fake-app-at-{uuid.uuid4().hex}"
         self.issued.append(access_token)
-        return 200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
-                     "access_token": access_token}
+        return 200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": access_token}
 
     def _assertion_ok(self, tenant: str, assertion: str) -> bool:
         """Check the client assertion like Entra: x5t names the registered certificate, signature, aud, iss/sub."""
@@ -391,8 +425,12 @@ class FakeAuthority:
             if header.get("alg") == "RS256":
                 cert.public_key().verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
             elif header.get("alg") == "PS256":
-                cert.public_key().verify(signature, signed, padding.PSS(padding.MGF1(hashes.SHA256()),
-                                                                        padding.PSS.DIGEST_LENGTH), hashes.SHA256())
+                cert.public_key().verify(
+                    signature,
+                    signed,
+                    padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH),
+                    hashes.SHA256(),
+                )
             else:
                 return False
         except InvalidSignature:
@@ -415,8 +453,21 @@ CLIENT_ID = "3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b"
 #: variables that would make an HTTP client trust something other than the fake's CA (set on build machines)
 CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 #: prefixes of migrate-bot's own settings, cleared so a developer's environment cannot leak into a test
-SETTING_PREFIXES = ("SLACK_", "AZURE_", "GRAPH_", "TOKEN_", "DATABASE_", "POLL_", "ALLOWED_", "APPROV",
-                    "REQUIRE_", "MIGRAT", "OPS_", "ADMIN_", "STALE_")
+SETTING_PREFIXES = (
+    "SLACK_",
+    "AZURE_",
+    "GRAPH_",
+    "TOKEN_",
+    "DATABASE_",
+    "POLL_",
+    "ALLOWED_",
+    "APPROV",
+    "REQUIRE_",
+    "MIGRAT",
+    "OPS_",
+    "ADMIN_",
+    "STALE_",
+)
 
 
 def clean_environment(monkeypatch: Any) -> None:

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.auth import StaticToken
-from bot.graph import GraphClient
-from bot.simulator import GraphSimulator, SimClock
+from bot.credential.base import StaticToken
+from bot.graph.client import GraphClient
+from bot.rehearsal.simulator import GraphSimulator, SimClock
 
 TOKEN = "simulator-test-token"
 

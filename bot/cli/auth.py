@@ -1,0 +1,75 @@
+"""``migrate-bot login | logout | auth status | keygen``: the operator's side of the admin credential.
+
+Each function takes ``(args, settings)`` and returns an exit status; errors are raised as
+:class:`~bot.errors.ConfigError` (exit 2) or :class:`~bot.errors.CredentialError` (exit 1) for ``bot.cli.main``.
+Nothing here prints a token, a secret or the cache key (except ``keygen``, whose job is to print a new key).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+
+from bot.config import Settings
+from bot.credential.delegated import AdminCredential, forget_admin
+from bot.credential.factory import build_credential
+from bot.errors import ConfigError
+
+
+def login_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Device code sign-in of the admin. 0 when signed in; raises on refusal (wrong tenant, declined, ...)."""
+    if settings.graph_auth_mode != "delegated":
+        raise ConfigError(
+            "GRAPH_AUTH_MODE: login is for delegated mode; application mode uses AZURE_CLIENT_SECRET or "
+            "AZURE_CLIENT_CERTIFICATE_PATH (check it with: migrate-bot auth status)"
+        )
+    settings.require_graph_credential()
+    with AdminCredential(settings) as credential:
+        print(f"Signing in the migration admin for tenant {credential.tenant_id} (app {credential.client_id}).")
+        print("Complete the sign-in on any device; only share this code with the admin who signs in.", flush=True)
+        status = credential.login(show=lambda message: print(message, flush=True))
+    print(f"Signed in as {status.username or status.home_account_id} (tenant {status.tenant_id}).")
+    print(f"The token cache is {credential.cache_path} (encrypted with TOKEN_CACHE_KEY).")
+    return 0
+
+
+def logout_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete the token cache and its metadata (works without the key, so it also starts over after a lost key)."""
+    path = settings.resolved_token_cache_path
+    removed = forget_admin(path)
+    if not removed:
+        print(f"No admin was signed in (no token cache at {path}).")
+        return 0
+    print("Signed out: removed " + ", ".join(str(p) for p in removed) + ".")
+    print(
+        "The admin's refresh token stays valid at Microsoft Entra ID until it expires; to end it now, revoke the "
+        "admin's sessions in the Entra admin center."
+    )
+    return 0
+
+
+def auth_command(args: argparse.Namespace, settings: Settings) -> int:
+    """``auth status``: mode, tenant, account and token freshness. 0 when usable, 1 when not."""
+    if getattr(args, "action", "status") != "status":  # pragma: no cover - argparse restricts the choices
+        raise ConfigError(f"auth: unknown action {args.action}")
+    credential = build_credential(settings)
+    try:
+        status = credential.status()
+    finally:
+        credential.close()
+    for line in status.describe():
+        print(line)
+    return 0 if status.ok else 1
+
+
+def keygen_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Print a new random TOKEN_CACHE_KEY (32 bytes, base64) on stdout; advice goes to stderr."""
+    print(base64.b64encode(os.urandom(32)).decode("ascii"))
+    print(
+        "Set this as TOKEN_CACHE_KEY from a secret store (not next to the token cache); a new key needs a new "
+        "migrate-bot login.",
+        file=sys.stderr,
+    )
+    return 0

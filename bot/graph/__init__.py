@@ -1,0 +1,1 @@
+"""Microsoft Graph: the cross-tenant migration client, the job and task models, and what each status allows."""

@@ -1,0 +1,512 @@
+"""The Microsoft Graph client for cross-tenant migration jobs (beta; synchronous, on httpx).
+
+Reads (GET) retry 429/503/504, timeouts and connection failures, honouring ``Retry-After``, else with capped
+exponential backoff and jitter. The actions (validate, migrate, cancel) are not idempotent: they are sent again
+only when Graph certainly did not process them (429, or the connection could not be opened). After any other
+failure (a timeout, a dropped connection, a 5xx) the job is read again and compared with a read made just before
+the action (or the ``before=`` job the caller passes) to decide whether the action took effect.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import random
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol, TypeVar, runtime_checkable
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, ValidationError
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from bot.credential.base import TokenSource
+from bot.errors import (
+    ConflictReason,
+    CredentialError,
+    GraphActionOutcomeUnknown,
+    GraphAuthError,
+    GraphBadRequest,
+    GraphConflict,
+    GraphError,
+    GraphErrorInfo,
+    GraphNotFound,
+    GraphThrottled,
+    GraphUnavailable,
+)
+from bot.graph.models import (
+    ACTION_EFFECTS,
+    JobStatus,
+    MigrationJob,
+    MigrationTask,
+    parse_job_id,
+)
+
+log = logging.getLogger(__name__)
+
+JOBS_PATH = "/solutions/migrations/crossTenantMigrationJobs"
+BACKOFF_BASE = 1.0  # seconds before the first retry without Retry-After (then doubling, capped)
+MAX_PAGES = 1000
+_RETRIED_STATUSES = frozenset({503, 504})
+_CLAIMS_RE = re.compile(r'claims="([^"]+)"')
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+@runtime_checkable
+class TokenFeedback(Protocol):
+    """A token source that wants to know how Graph took its tokens (see :class:`bot.credential.health.CredentialHealth`)."""
+
+    def graph_accepted(self) -> None:
+        """Graph answered a request with 2xx: the token works."""
+        ...
+
+    def graph_refused(self, error: GraphAuthError) -> None:
+        """Graph answered 401 (after any claims-challenge retry): the token was refused."""
+        ...
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What validate/migrate/cancel returned.
+
+    ``request_id``/``client_request_id`` are those of the action's own request. ``confirmed_by_reread`` is True
+    when the action's answer was lost (timeout, 5xx) and re-reading the job showed that it took effect.
+    """
+
+    job: MigrationJob
+    request_id: str | None
+    client_request_id: str
+    confirmed_by_reread: bool = False
+
+
+class _NotSent(GraphUnavailable):
+    """The request never reached Graph: no connection could be opened (connect error or timeout, pool timeout)."""
+
+
+class GraphClient:
+    """Graph's ``/solutions/migrations/crossTenantMigrationJobs`` for one tenant.
+
+    ``tokens`` supplies the bearer token for each request (it is never logged). ``timeout`` bounds each read,
+    write and wait for a pooled connection; ``connect_timeout`` the TCP/TLS connect. ``max_attempts`` counts
+    the first try; a ``Retry-After`` longer than ``max_backoff`` is not waited for: the
+    :class:`~bot.errors.GraphThrottled` (or 503) is raised at once so a person is not kept waiting.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        tokens: TokenSource,
+        *,
+        http: httpx.Client | None = None,
+        timeout: float = 20.0,
+        connect_timeout: float = 10.0,
+        max_attempts: int = 4,
+        max_backoff: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._origin = _origin(self._base)
+        self._tokens = tokens
+        self._feedback = tokens if isinstance(tokens, TokenFeedback) else None
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.Client(follow_redirects=False)
+        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        self._max_attempts = max(1, max_attempts)
+        self._max_backoff = max_backoff
+        self._sleep = sleep
+        self._read_retrying = self._retrying(_retryable_read)  # reusable: tenacity keeps per-call state per thread
+
+    # Reads
+    def get_job(self, job_id: str) -> MigrationJob:
+        """One job. Raises :class:`~bot.errors.InvalidJobId` before any request for a non-GUID id."""
+        response = self._get(self._job_url(parse_job_id(job_id)))
+        return _model(MigrationJob, _json(response), response)
+
+    def list_jobs(self, *, max_pages: int | None = None) -> list[MigrationJob]:
+        """Every job of the tenant, following ``@odata.nextLink`` to the last page (or only ``max_pages``)."""
+        return [_model(MigrationJob, item, None) for item in self._pages(self._base + JOBS_PATH, max_pages)]
+
+    def list_tasks(self, job_id: str) -> list[MigrationTask]:
+        """Every user (task) of a job with its per-workload statuses, all pages."""
+        url = self._job_url(parse_job_id(job_id)) + "/users"
+        return [_model(MigrationTask, item, None) for item in self._pages(url)]
+
+    # Actions
+    def validate_job(self, job_id: str, *, before: MigrationJob | None = None) -> ActionResult:
+        """``POST {id}/validate``. ``before``: a fresh read of the job, saving the GET made to compare with."""
+        return self._action("validate", job_id, before)
+
+    def migrate_job(self, job_id: str, *, before: MigrationJob | None = None) -> ActionResult:
+        """``POST {id}/migrate`` (see :meth:`validate_job` for ``before``)."""
+        return self._action("migrate", job_id, before)
+
+    def cancel_job(self, job_id: str, *, before: MigrationJob | None = None) -> ActionResult:
+        """``POST {id}/cancel``. Graph answers 202 with a cancel response (status, message), not a job: the
+        result's job is the job read before the call with that status and message (no extra request)."""
+        return self._action("cancel", job_id, before)
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # The action protocol
+    def _action(self, action: str, job_id: str, before: MigrationJob | None) -> ActionResult:
+        job_id = parse_job_id(job_id)
+        if before is None or before.id.lower() != job_id:
+            before = self.get_job(job_id)
+        url = f"{self._job_url(job_id)}/{action}"
+        # Sent again only when Graph certainly did not process it (429, or never connected).
+        retrying = self._retrying(lambda error: isinstance(error, (GraphThrottled, _NotSent)))
+        try:
+            response = retrying(self._request, "POST", url)
+        except _NotSent as error:
+            raise GraphUnavailable(
+                replace(
+                    error.info,
+                    message=(
+                        f"{error.info.message} The {action} did NOT reach Graph and was not applied; it is safe to "
+                        "retry."
+                    ),
+                )
+            ) from error
+        except GraphThrottled:
+            raise
+        except GraphUnavailable as error:  # timeout, dropped connection or 5xx: did it happen?
+            return self._confirm(action, job_id, before, error)
+        request_id = response.headers.get("request-id")
+        client_request_id = response.request.headers["client-request-id"]
+        body = _json(response) if response.content.strip() else {}
+        if action == "cancel":
+            job = _cancelled(before, body)
+        elif body.get("id"):
+            job = _model(MigrationJob, body, response)
+        else:  # an answer without the job (e.g. 202/204): read it
+            job = self.get_job(job_id)
+        log.info(
+            "%s %s accepted: %s (request-id %s, client-request-id %s)",
+            action,
+            job_id,
+            job.status_label,
+            request_id,
+            client_request_id,
+        )
+        return ActionResult(job, request_id, client_request_id)
+
+    def _confirm(self, action: str, job_id: str, before: MigrationJob, failure: GraphUnavailable) -> ActionResult:
+        log.warning("%s %s: no clear answer (%s); reading the job back", action, job_id, failure)
+        try:
+            after = self.get_job(job_id)
+        except (GraphError, CredentialError) as reread:
+            raise GraphActionOutcomeUnknown(
+                replace(
+                    failure.info,
+                    message=(
+                        f"{failure.info.message} Reading the job back failed too ({reread}), so the outcome of the "
+                        f"{action} is unknown. Check the job's status before retrying."
+                    ),
+                )
+            ) from failure
+        if _took_effect(action, before, after):
+            log.info("%s %s took effect (read back: %s)", action, job_id, after.status_label)
+            return ActionResult(after, failure.request_id, failure.client_request_id or "", confirmed_by_reread=True)
+        raise GraphUnavailable(
+            replace(
+                failure.info,
+                message=(
+                    f"{failure.info.message} The {action} did NOT take effect (the job is still {after.status_label}); "
+                    "it is safe to retry."
+                ),
+            )
+        ) from failure
+
+    # HTTP
+    def _job_url(self, job_id: str) -> str:
+        return f"{self._base}{JOBS_PATH}/{job_id}"
+
+    def _pages(self, url: str, max_pages: int | None = None) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        next_url: str | None = url
+        while next_url and (max_pages is None or len(seen) < max_pages):
+            if next_url in seen or len(seen) >= MAX_PAGES:
+                raise GraphError(GraphErrorInfo(None, None, "Graph's paging did not end (a nextLink repeated)."))
+            seen.add(next_url)
+            response = self._get(next_url)
+            body = _json(response)
+            value = body.get("value")
+            if not isinstance(value, list):
+                raise _unreadable(response, "a collection without 'value'")
+            items.extend(value)
+            next_url = body.get("@odata.nextLink")
+            if next_url is not None and _origin(next_url) != self._origin:
+                raise GraphError(
+                    GraphErrorInfo(
+                        response.status_code, None, "Graph's nextLink points to another host; not following it."
+                    )
+                )
+        return items
+
+    def _get(self, url: str) -> httpx.Response:
+        return self._read_retrying(self._request, "GET", url)
+
+    def _retrying(self, retryable: Callable[[BaseException], bool]) -> Retrying:
+        return Retrying(
+            stop=stop_after_attempt(self._max_attempts) | self._asks_too_long,
+            wait=self._wait,
+            retry=retry_if_exception(retryable),
+            sleep=self._sleep,
+            reraise=True,
+        )
+
+    def _wait(self, state: RetryCallState) -> float:
+        retry_after = _retry_after_of(state.outcome.exception() if state.outcome else None)
+        if retry_after is not None:
+            return retry_after
+        ceiling = min(self._max_backoff, BACKOFF_BASE * 2 ** (state.attempt_number - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def _asks_too_long(self, state: RetryCallState) -> bool:
+        retry_after = _retry_after_of(state.outcome.exception() if state.outcome else None)
+        return retry_after is not None and retry_after > self._max_backoff
+
+    def _request(self, method: str, url: str) -> httpx.Response:
+        """One request (two when Graph answers 401 with a claims challenge); non-2xx raise a GraphError."""
+        response = self._send(method, url)
+        if response.status_code == 401:
+            claims = _claims_challenge(response)
+            if claims is not None:
+                log.info("Graph asked for more claims; getting a new token and sending again")
+                response = self._send(method, url, claims=claims)
+        if response.is_success:
+            if self._feedback is not None:
+                self._feedback.graph_accepted()
+            return response
+        error = _error_for(response)
+        if response.status_code == 401 and self._feedback is not None and isinstance(error, GraphAuthError):
+            self._feedback.graph_refused(error)
+        raise error
+
+    def _send(self, method: str, url: str, *, claims: str | None = None) -> httpx.Response:
+        client_request_id = str(uuid.uuid4())
+        token = self._tokens.token(claims_challenge=claims) if claims else self._tokens.token()
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "client-request-id": client_request_id,
+            "Accept": "application/json",
+        }
+        path = urlsplit(url).path
+        started = time.monotonic()
+        try:
+            response = self._http.request(method, url, headers=headers, timeout=self._timeout)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            log.info(
+                "%s %s: not sent (%s), client-request-id %s", method, path, type(error).__name__, client_request_id
+            )
+            raise _NotSent(
+                GraphErrorInfo(
+                    None,
+                    None,
+                    f"Could not connect to Microsoft Graph ({type(error).__name__}).",
+                    None,
+                    client_request_id,
+                )
+            ) from error
+        except httpx.TimeoutException as error:
+            log.info("%s %s: %s, client-request-id %s", method, path, type(error).__name__, client_request_id)
+            raise GraphUnavailable(
+                GraphErrorInfo(
+                    None,
+                    None,
+                    f"Microsoft Graph did not answer in time ({type(error).__name__}).",
+                    None,
+                    client_request_id,
+                )
+            ) from error
+        except httpx.TransportError as error:
+            log.info("%s %s: %s, client-request-id %s", method, path, type(error).__name__, client_request_id)
+            raise GraphUnavailable(
+                GraphErrorInfo(
+                    None,
+                    None,
+                    f"The connection to Microsoft Graph failed ({type(error).__name__}).",
+                    None,
+                    client_request_id,
+                )
+            ) from error
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s -> %s in %.0f ms (request-id %s, client-request-id %s)",
+                method,
+                path,
+                response.status_code,
+                (time.monotonic() - started) * 1000,
+                response.headers.get("request-id"),
+                client_request_id,
+            )
+        return response
+
+
+# Helpers
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def _retryable_read(error: BaseException) -> bool:
+    if isinstance(error, (GraphThrottled, _NotSent)):
+        return True
+    return isinstance(error, GraphUnavailable) and (error.status_code is None or error.status_code in _RETRIED_STATUSES)
+
+
+def _retry_after_of(error: BaseException | None) -> float | None:
+    return getattr(error, "retry_after", None)
+
+
+def _took_effect(action: str, before: MigrationJob, after: MigrationJob) -> bool:
+    """Whether ``after`` (read back) shows ``action`` applied since ``before`` was read."""
+    statuses = ACTION_EFFECTS[action]
+    newer = after.last_updated is not None and (before.last_updated is None or after.last_updated > before.last_updated)
+    if after.status in statuses and (before.status not in statuses or newer):
+        return True
+    return action == "migrate" and (after.job_type or "").lower() == "migrate" and newer
+
+
+def _cancelled(before: MigrationJob, body: dict[str, Any]) -> MigrationJob:
+    status = str(body.get("status") or JobStatus.PENDING_CANCEL.value)
+    return before.model_copy(
+        update={"status": JobStatus.parse(status), "raw_status": status, "message": body.get("message", before.message)}
+    )
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise _unreadable(response, "a body that is not JSON") from None
+    if not isinstance(body, dict):
+        raise _unreadable(response, "a JSON body that is not an object")
+    return body
+
+
+def _model(model: type[_Model], data: Any, response: httpx.Response | None) -> _Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise _unreadable(
+            response, f"a {model.__name__} this client cannot read ({error.error_count()} problems)"
+        ) from None
+
+
+def _unreadable(response: httpx.Response | None, what: str) -> GraphError:
+    request_id = response.headers.get("request-id") if response is not None else None
+    client_request_id = response.request.headers.get("client-request-id") if response is not None else None
+    status = response.status_code if response is not None else None
+    return GraphError(GraphErrorInfo(status, None, f"Graph returned {what}.", request_id, client_request_id))
+
+
+def _error_for(response: httpx.Response) -> GraphError:
+    """The typed error for a non-2xx answer, with Graph's code, message and correlation ids."""
+    status = response.status_code
+    code, message, inner = None, None, {}
+    try:
+        error = response.json().get("error") or {}
+        code, message = error.get("code"), error.get("message")
+        inner = error.get("innerError") or error.get("innererror") or {}
+    except (ValueError, AttributeError):
+        pass
+    info = GraphErrorInfo(
+        status_code=status,
+        code=code if isinstance(code, str) else None,
+        message=message if isinstance(message, str) and message else f"HTTP {status} {response.reason_phrase}",
+        request_id=response.headers.get("request-id") or _inner(inner, "request-id"),
+        client_request_id=(
+            response.headers.get("client-request-id")
+            or _inner(inner, "client-request-id")
+            or response.request.headers.get("client-request-id")
+        ),
+    )
+    retry_after = _retry_after(response)
+    if status == 404:
+        return GraphNotFound(info)
+    if status == 409:
+        return GraphConflict(info, _conflict_reason(info))
+    if status in (401, 403):
+        return GraphAuthError(info)
+    if status == 429:
+        return GraphThrottled(info, retry_after)
+    if status >= 500:
+        unavailable = GraphUnavailable(info)
+        unavailable.retry_after = retry_after  # type: ignore[attr-defined]  # 503/504 may carry Retry-After too
+        return unavailable
+    if status >= 400:
+        return GraphBadRequest(info)
+    return GraphError(info)
+
+
+def _inner(inner: Any, key: str) -> str | None:
+    """``innerError[key]``, looking into nested innerError objects too."""
+    while isinstance(inner, dict):
+        if isinstance(inner.get(key), str):
+            return inner[key]
+        inner = inner.get("innerError") or inner.get("innererror")
+    return None
+
+
+def _conflict_reason(info: GraphErrorInfo) -> ConflictReason:
+    """Tell the two documented 409s apart. The codes are undocumented, so the message decides first."""
+    text = f"{info.message} {info.code or ''}".lower()
+    if any(marker in text for marker in ("expired", "7 days", "seven days", "revalidate", "re-validate")):
+        return ConflictReason.VALIDATION_EXPIRED
+    if "current status" in text:
+        return ConflictReason.WRONG_STATUS
+    return ConflictReason.UNKNOWN
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+def _claims_challenge(response: httpx.Response) -> str | None:
+    """The decoded claims JSON of a ``WWW-Authenticate: ... error="insufficient_claims", claims="..."``."""
+    header = response.headers.get("WWW-Authenticate", "")
+    if "insufficient_claims" not in header:
+        return None
+    match = _CLAIMS_RE.search(header)
+    if match is None:
+        return None
+    encoded = match.group(1)
+    try:
+        decoded = base64.urlsafe_b64decode(encoded.replace("+", "-").replace("/", "_") + "=" * (-len(encoded) % 4))
+        claims = decoded.decode("utf-8")
+        json.loads(claims)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        log.warning("Graph sent a claims challenge that is not base64 JSON; ignoring it")
+        return None
+    return claims

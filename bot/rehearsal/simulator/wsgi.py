@@ -1,0 +1,647 @@
+"""The simulator's HTTP face: Graph's paths under ``/beta``, a control API under ``/_sim/``, and
+:class:`GraphSimulator`, the object tests, the demo and rehearsals hold."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs
+
+from bot.httpserver import WSGIServer
+from bot.rehearsal.simulator.seed import seed_jobs
+from bot.rehearsal.simulator.state import (
+    SimClock,
+    SimError,
+    SimOptions,
+    Simulation,
+    Timings,
+    graph_time,
+    parse_graph_time,
+)
+
+GRAPH_PREFIX = "/beta"
+CONTROL_PREFIX = "/_sim"
+JOBS_PATH = "/solutions/migrations/crossTenantMigrationJobs"
+#: Names accepted by :meth:`GraphSimulator.deny` (one per Graph operation).
+OPERATIONS = (
+    "getRoot",
+    "list",
+    "create",
+    "get",
+    "update",
+    "delete",
+    "validate",
+    "migrate",
+    "cancel",
+    "listTasks",
+    "getTask",
+    "cancelTask",
+)
+#: Fault kinds for :meth:`GraphSimulator.inject_fault`.
+#: ``429``/``500``/``503``/``504`` answer that error and leave the state untouched; ``slow`` applies the request,
+#: then waits ``delay`` real seconds before answering; ``lost`` applies the request, then (after ``delay``, if
+#: given) answers 504 (the caller can't tell whether it worked).
+FAULT_KINDS = ("429", "500", "503", "504", "slow", "lost")
+
+_FAULT_ERRORS = {
+    "429": (429, "activityLimitReached", "The request has been throttled. Retry after the time in Retry-After."),
+    "500": (500, "generalException", "An unexpected error occurred while processing the request."),
+    "503": (503, "serviceNotAvailable", "The service is temporarily unavailable. Try again later."),
+    "504": (504, "gatewayTimeout", "The gateway did not receive a timely response from the service."),
+}
+_WWW_AUTHENTICATE = (
+    'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
+    'client_id="00000003-0000-0000-c000-000000000000"'
+)
+
+
+@dataclass
+class Fault:
+    """One injected failure; ``count=None`` repeats until :meth:`GraphSimulator.clear_faults`."""
+
+    kind: str
+    count: int | None = 1
+    path_contains: str | None = None
+    method: str | None = None
+    retry_after: float | None = None
+    delay: float | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return (
+            (self.count is None or self.count > 0)
+            and (self.method is None or self.method.upper() == method)
+            and (self.path_contains is None or self.path_contains in path)
+        )
+
+
+@dataclass
+class RecordedRequest:
+    """A request that reached ``/beta`` (the Authorization value is redacted)."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: str
+    time: float
+    sim_time: datetime
+    status: int | None = None
+    operation: str | None = None
+
+
+@dataclass
+class _Request:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    origin: str
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, Any]) -> _Request:
+        headers = {
+            key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
+        return cls(
+            environ.get("REQUEST_METHOD", "GET").upper(),
+            environ.get("PATH_INFO") or "/",
+            environ.get("QUERY_STRING", ""),
+            headers,
+            body,
+            f"{environ.get('wsgi.url_scheme', 'http')}://{host}",
+        )
+
+    def json(self) -> Any:
+        if not self.body.strip():
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise SimError(400, "invalidRequest", "The request body is not valid JSON.") from None
+
+    def param(self, name: str) -> str | None:
+        values = parse_qs(self.query, keep_blank_values=True).get(name)
+        return values[0] if values else None
+
+
+@dataclass
+class _Response:
+    status: int
+    body: Any = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    request_id: str,
+    client_request_id: str,
+    now: datetime,
+    headers: Iterable[tuple[str, str]] = (),
+) -> _Response:
+    inner = {"date": graph_time(now)[:19], "request-id": request_id, "client-request-id": client_request_id}
+    return _Response(status, {"error": {"code": code, "message": message, "innerError": inner}}, list(headers))
+
+
+class GraphSimulator:
+    """A stand-in for Graph's cross-tenant migration API, served over real HTTP.
+
+    ``GraphSimulator(clock=SimClock(speed=0), seed=False).start()`` then point a client at ``.base_url``.
+    The Python control API (create_job, set_status, set_outcome, delete_job, inject_fault, deny, requests,
+    count) and the HTTP one under ``/_sim/`` act on the same state under one lock.
+    """
+
+    def __init__(
+        self,
+        clock: SimClock | None = None,
+        seed: bool = True,
+        token: str | None = None,
+        *,
+        timings: Timings | None = None,
+        options: SimOptions | None = None,
+    ) -> None:
+        self.clock = clock or SimClock()
+        self.state = Simulation(self.clock, timings, options)
+        self.token = token
+        #: Real seconds added to every Graph request (benchmarks).
+        self.latency = 0.0
+        self._lock = self.state.lock
+        self._faults: list[Fault] = []
+        self._denied: set[str] = set()
+        self._requests: list[RecordedRequest] = []
+        self._server: WSGIServer | None = None
+        if seed:
+            seed_jobs(self)
+
+    # Serving
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> GraphSimulator:
+        """Serve on ``host:port`` (0: a free port) on a background thread."""
+        self._server = WSGIServer(self, host, port).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> GraphSimulator:
+        return self if self._server is not None else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the running server."""
+        if self._server is None:
+            raise RuntimeError("the simulator is not started")
+        return self._server.url
+
+    @property
+    def base_url(self) -> str:
+        """What ``GRAPH_BASE_URL`` should be: ``http://host:port/beta``."""
+        return self.url + GRAPH_PREFIX
+
+    # Jobs
+    def create_job(
+        self,
+        display_name: str,
+        status: str = "submitted",
+        users: int | Iterable[str] = 3,
+        workloads: Iterable[str] | None = None,
+        completed_after: datetime | None = None,
+        validated_at: datetime | None = None,
+        **fields: Any,
+    ) -> str:
+        """Put a job straight into any ``status``; returns its id.
+
+        ``users``: a count (ids are derived from the job id) or the user ids. ``completed_after``: its
+        completeAfterDateTime (default: 14 days ahead). ``validated_at``: when it entered ``status``
+        (its lastUpdatedDateTime, e.g. 8 days ago for an expired validation). Keywords ``job_id``,
+        ``outcome``, ``message``, ``created``, ``invalid_users`` and Graph field names (``createdBy``,
+        ``sourceTenantId``, ``exchangeSettings``, anything else is returned as an extra field) are accepted.
+        """
+        return self.state.add_job(
+            display_name,
+            status=status,
+            users=users,
+            workloads=workloads,
+            complete_after=completed_after or fields.pop("complete_after", None),
+            validated_at=validated_at,
+            **fields,
+        )
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """The job as Graph would return it now."""
+        return self.state.job(job_id)
+
+    def set_status(self, job_id: str, status: str, message: str | None = None) -> None:
+        """Move a job to ``status`` now; any text is accepted and returned as is ("quantumEntangled",
+        "Canceled"). A status inside a chain (e.g. validateSubmitted, inProgress) then advances as usual."""
+        self.state.set_status(job_id, status, message)
+
+    def set_outcome(self, job_id: str, outcome: str) -> None:
+        """How the job's next run ends: ``completed`` (default), ``completedWithErrors`` or ``failed`` for a
+        migration (with per-user errors), ``validatePassed`` (default) or ``validateFailed`` for a validation."""
+        self.state.set_outcome(job_id, outcome)
+
+    def delete_job(self, job_id: str) -> None:
+        """The job vanishes now: every later call about it gets 404."""
+        self.state.remove(job_id)
+
+    # Faults, permissions, records
+    def inject_fault(
+        self,
+        kind: str,
+        *,
+        count: int | None = 1,
+        path_contains: str | None = None,
+        method: str | None = None,
+        retry_after: float | None = None,
+        delay: float | None = None,
+    ) -> Fault:
+        """Fail the next ``count`` matching Graph requests (see :data:`FAULT_KINDS`).
+
+        429 always carries ``Retry-After`` (``retry_after``, default 1 s); 503/504/500 only when given.
+        ``slow`` and ``lost`` apply the request first, so they model "it worked but the answer did not arrive".
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"fault kind must be one of {FAULT_KINDS}, not {kind!r}")
+        if kind == "slow" and not delay:
+            raise ValueError("a slow fault needs delay (real seconds)")
+        fault = Fault(kind, count, path_contains, method.upper() if method else None, retry_after, delay)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def deny(self, operation: str, denied: bool = True) -> None:
+        """Answer ``operation`` (one of :data:`OPERATIONS`) with 403 accessDenied until allowed again."""
+        if operation not in OPERATIONS:
+            raise ValueError(f"operation must be one of {OPERATIONS}, not {operation!r}")
+        with self._lock:
+            (self._denied.add if denied else self._denied.discard)(operation)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A copy of every Graph request received so far (control calls are not recorded)."""
+        with self._lock:
+            return list(self._requests)
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    def count(self, method: str, path_suffix: str = "") -> int:
+        """How many ``method`` requests had a path ending with ``path_suffix``."""
+        return sum(1 for r in self.requests if r.method == method.upper() and r.path.endswith(path_suffix))
+
+    # WSGI
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        request = _Request.from_environ(environ)
+        request_id = str(uuid.uuid4())
+        client_request_id = request.headers.get("client-request-id") or str(uuid.uuid4())
+        if request.path == CONTROL_PREFIX or request.path.startswith(CONTROL_PREFIX + "/"):
+            response = self._control(request, request_id, client_request_id)
+        elif request.path == GRAPH_PREFIX or request.path.startswith(GRAPH_PREFIX + "/"):
+            response = self._graph(request, request_id, client_request_id)
+        else:
+            response = _error(
+                404,
+                "itemNotFound",
+                f"No resource at {request.path}; Graph lives under /beta.",
+                request_id,
+                client_request_id,
+                self.clock.now(),
+            )
+        payload = b"" if response.body is None else json.dumps(response.body).encode()
+        headers = [("request-id", request_id), ("client-request-id", client_request_id), *response.headers]
+        if response.body is not None:
+            headers.append(("Content-Type", "application/json; odata.metadata=minimal; charset=utf-8"))
+        headers.append(("Content-Length", str(len(payload))))
+        start_response(f"{response.status} {HTTPStatus(response.status).phrase}", headers)
+        return [payload]
+
+    def _graph(self, request: _Request, request_id: str, client_request_id: str) -> _Response:
+        record = RecordedRequest(
+            request.method,
+            request.path,
+            request.query,
+            _redacted(request.headers),
+            request.body.decode("utf-8", "replace"),
+            time.time(),
+            self.clock.now(),
+        )
+        with self._lock:
+            self._requests.append(record)
+            fault = next((f for f in self._faults if f.matches(request.method, request.path)), None)
+            if fault is not None and fault.count is not None:
+                fault.count -= 1
+            latency = self.latency
+        if latency:
+            time.sleep(latency)
+        if fault is not None and fault.kind in _FAULT_ERRORS:
+            status, code, message = _FAULT_ERRORS[fault.kind]
+            retry_after = fault.retry_after if fault.retry_after is not None else (1 if status == 429 else None)
+            headers = [("Retry-After", _seconds(retry_after))] if retry_after is not None else []
+            response = _error(status, code, message, request_id, client_request_id, self.clock.now(), headers)
+        else:
+            response = self._dispatch(request, record, request_id, client_request_id)
+            if fault is not None and fault.kind == "slow":
+                time.sleep(fault.delay or 0)
+            elif fault is not None and fault.kind == "lost":
+                time.sleep(fault.delay or 0)
+                status, code, message = _FAULT_ERRORS["504"]
+                response = _error(status, code, message, request_id, client_request_id, self.clock.now())
+        record.status = response.status
+        return response
+
+    def _dispatch(
+        self, request: _Request, record: RecordedRequest, request_id: str, client_request_id: str
+    ) -> _Response:
+        now = self.clock.now()
+        failure = self._authenticate(request)
+        if failure is not None:
+            return _error(
+                401,
+                "InvalidAuthenticationToken",
+                failure,
+                request_id,
+                client_request_id,
+                now,
+                [("WWW-Authenticate", _WWW_AUTHENTICATE)],
+            )
+        route = _route(request.path[len(GRAPH_PREFIX) :])
+        if route is None:
+            return _error(
+                400,
+                "BadRequest",
+                f"Resource not found for the segment in '{request.path}'.",
+                request_id,
+                client_request_id,
+                now,
+            )
+        methods, args = route
+        if request.method not in methods:
+            return _error(
+                405,
+                "notSupported",
+                f"{request.method} is not supported on this resource.",
+                request_id,
+                client_request_id,
+                now,
+                [("Allow", ", ".join(sorted(methods)))],
+            )
+        operation = methods[request.method]
+        record.operation = operation
+        with self._lock:
+            denied = operation in self._denied
+        if denied:
+            return _error(
+                403,
+                "accessDenied",
+                "Insufficient privileges to complete the operation. The caller needs "
+                "CrossTenantContentMigration.ReadWrite.All and, when delegated, the Microsoft 365 "
+                "Migration Administrator or Global Administrator role.",
+                request_id,
+                client_request_id,
+                now,
+            )
+        try:
+            return getattr(self, f"_op_{operation}")(request, *args)
+        except SimError as error:
+            return _error(error.status, error.code, error.message, request_id, client_request_id, self.clock.now())
+
+    def _authenticate(self, request: _Request) -> str | None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return "Access token is empty."
+        if self.token is not None and token.strip() != self.token:
+            return "Access token validation failure. Invalid audience."
+        return None
+
+    # Graph operations
+    def _op_getRoot(self, request: _Request) -> _Response:
+        return _Response(
+            200, {"@odata.context": f"{_metadata(request)}#solutions/migrations/$entity", "id": "migrations"}
+        )
+
+    def _op_list(self, request: _Request) -> _Response:
+        return self._page(
+            request, self.state.list_jobs(), f"{_metadata(request)}#solutions/migrations/crossTenantMigrationJobs"
+        )
+
+    def _op_create(self, request: _Request) -> _Response:
+        job = self.state.create(request.json())
+        location = f"{request.origin}{GRAPH_PREFIX}{JOBS_PATH}/{job['id']}"
+        return _Response(201, _entity(request, job), [("Location", location)])
+
+    def _op_get(self, request: _Request, job_id: str) -> _Response:
+        return _Response(200, _entity(request, self.state.job(job_id)))
+
+    def _op_update(self, request: _Request, job_id: str) -> _Response:
+        self.state.update(job_id, request.json())
+        return _Response(204)
+
+    def _op_delete(self, request: _Request, job_id: str) -> _Response:
+        self.state.delete(job_id)
+        return _Response(202)
+
+    def _op_validate(self, request: _Request, job_id: str) -> _Response:
+        return _Response(200, _entity(request, self.state.validate(job_id)))
+
+    def _op_migrate(self, request: _Request, job_id: str) -> _Response:
+        return _Response(200, _entity(request, self.state.migrate(job_id)))
+
+    def _op_cancel(self, request: _Request, job_id: str) -> _Response:
+        body = self.state.cancel(job_id)
+        context = f"{_metadata(request)}#microsoft.graph.crossTenantMigrationCancelResponse"
+        return _Response(202, {"@odata.context": context, **body})
+
+    def _op_listTasks(self, request: _Request, job_id: str) -> _Response:
+        context = f"{_metadata(request)}#solutions/migrations/crossTenantMigrationJobs('{job_id.lower()}')/users"
+        return self._page(request, self.state.tasks(job_id), context)
+
+    def _op_getTask(self, request: _Request, job_id: str, task_id: str) -> _Response:
+        context = (
+            f"{_metadata(request)}#solutions/migrations/crossTenantMigrationJobs('{job_id.lower()}')/users/$entity"
+        )
+        return _Response(200, {"@odata.context": context, **self.state.task(job_id, task_id)})
+
+    def _op_cancelTask(self, request: _Request, job_id: str, task_id: str) -> _Response:
+        context = f"{_metadata(request)}#microsoft.graph.crossTenantMigrationCancelResponse"
+        return _Response(202, {"@odata.context": context, **self.state.cancel_task(job_id, task_id)})
+
+    def _page(self, request: _Request, items: list[dict[str, Any]], context: str) -> _Response:
+        size = self.state.options.page_size
+        offset = _read_skiptoken(request.param("$skiptoken"))
+        body: dict[str, Any] = {"@odata.context": context, "value": items[offset : offset + size]}
+        if offset + size < len(items):
+            body["@odata.nextLink"] = f"{request.origin}{request.path}?$skiptoken={_skiptoken(offset + size)}"
+        return _Response(200, body)
+
+    # Control API
+    def _control(self, request: _Request, request_id: str, client_request_id: str) -> _Response:
+        now = self.clock.now()
+        failure = self._authenticate(request) if self.token is not None else None
+        if failure is not None:
+            return _error(401, "InvalidAuthenticationToken", failure, request_id, client_request_id, now)
+        parts = [part for part in request.path[len(CONTROL_PREFIX) :].split("/") if part]
+        try:
+            body = request.json() or {}
+            if not isinstance(body, dict):
+                raise SimError(400, "invalidRequest", "The body must be a JSON object.")
+            result = self._control_route(request.method, parts, body)
+        except SimError as error:
+            return _error(error.status, error.code, error.message, request_id, client_request_id, now)
+        except (TypeError, ValueError) as error:
+            return _error(400, "invalidRequest", str(error), request_id, client_request_id, now)
+        return result
+
+    def _control_route(self, method: str, parts: list[str], body: dict[str, Any]) -> _Response:
+        match method, parts:
+            case "GET", ["jobs"]:
+                return _Response(
+                    200,
+                    {
+                        "value": [
+                            {"id": job["id"], "displayName": job["displayName"], "status": job["status"]}
+                            for job in self.state.list_jobs()
+                        ]
+                    },
+                )
+            case "POST", ["jobs"]:
+                name = body.pop("displayName", None) or body.pop("display_name", None)
+                if not name:
+                    raise ValueError("displayName is required")
+                for key in ("completed_after", "validated_at", "created"):
+                    if body.get(key):
+                        body[key] = parse_graph_time(body[key])
+                return _Response(201, {"id": self.create_job(name, **body)})
+            case "GET", ["jobs", job_id]:
+                return _Response(200, self.job(job_id))
+            case "DELETE", ["jobs", job_id]:
+                self.delete_job(job_id)
+                return _Response(204)
+            case "POST", ["jobs", job_id, "status"]:
+                self.set_status(job_id, body["status"], body.get("message"))
+                return _Response(200, self.job(job_id))
+            case "POST", ["jobs", job_id, "outcome"]:
+                self.job(job_id)  # 404 for an unknown job
+                self.set_outcome(job_id, body["outcome"])
+                return _Response(204)
+            case "POST", ["faults"]:
+                return _Response(201, asdict(self.inject_fault(**body)))
+            case "DELETE", ["faults"]:
+                self.clear_faults()
+                return _Response(204)
+            case "POST", ["deny"]:
+                self.deny(body["operation"], bool(body.get("denied", True)))
+                return _Response(204)
+            case "POST", ["latency"]:
+                self.latency = float(body["seconds"])
+                return _Response(204)
+            case "GET", ["clock"]:
+                return _Response(200, {"now": graph_time(self.clock.now()), "speed": self.clock.speed})
+            case "POST", ["clock", "advance"]:
+                return _Response(200, {"now": graph_time(self.clock.advance(float(body["seconds"])))})
+            case "GET", ["requests"]:
+                return _Response(
+                    200, {"value": [{**asdict(r), "sim_time": graph_time(r.sim_time)} for r in self.requests]}
+                )
+            case "DELETE", ["requests"]:
+                self.clear_requests()
+                return _Response(204)
+        raise SimError(404, "itemNotFound", f"No control endpoint {method} /_sim/{'/'.join(parts)}.")
+
+
+# Routing: (path segments after /beta, lower-cased) -> {method: operation}; "*" captures an id.
+_ROUTES: list[tuple[tuple[str, ...], dict[str, str]]] = [
+    (("solutions", "migrations"), {"GET": "getRoot"}),
+    (("solutions", "migrations", "crosstenantmigrationjobs"), {"GET": "list", "POST": "create"}),
+    (
+        ("solutions", "migrations", "crosstenantmigrationjobs", "*"),
+        {"GET": "get", "PATCH": "update", "DELETE": "delete"},
+    ),
+    (("solutions", "migrations", "crosstenantmigrationjobs", "*", "validate"), {"POST": "validate"}),
+    (("solutions", "migrations", "crosstenantmigrationjobs", "*", "migrate"), {"POST": "migrate"}),
+    (("solutions", "migrations", "crosstenantmigrationjobs", "*", "cancel"), {"POST": "cancel"}),
+    (("solutions", "migrations", "crosstenantmigrationjobs", "*", "users"), {"GET": "listTasks"}),
+    (("solutions", "migrations", "crosstenantmigrationjobs", "*", "users", "*"), {"GET": "getTask"}),
+    (("solutions", "migrations", "crosstenantmigrationjobs", "*", "users", "*", "cancel"), {"POST": "cancelTask"}),
+]
+
+
+def _route(path: str) -> tuple[dict[str, str], list[str]] | None:
+    segments = [segment for segment in path.split("/") if segment]
+    for pattern, methods in _ROUTES:
+        if len(pattern) != len(segments):
+            continue
+        args = []
+        for expected, actual in zip(pattern, segments):
+            if expected == "*":
+                args.append(actual)
+            elif expected != actual.lower():
+                break
+        else:
+            return methods, args
+    return None
+
+
+def _metadata(request: _Request) -> str:
+    return f"{request.origin}{GRAPH_PREFIX}/$metadata"
+
+
+def _entity(request: _Request, job: dict[str, Any]) -> dict[str, Any]:
+    context = f"{_metadata(request)}#solutions/migrations/crossTenantMigrationJobs/$entity"
+    return {"@odata.context": context, **job}
+
+
+def _skiptoken(offset: int) -> str:
+    raw = json.dumps({"skip": offset, "v": 1}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _read_skiptoken(token: str | None) -> int:
+    if token is None:
+        return 0
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        offset = int(data["skip"])
+    except (binascii.Error, ValueError, TypeError, KeyError):
+        raise SimError(400, "invalidRequest", "The $skiptoken is not valid.") from None
+    if offset < 0:
+        raise SimError(400, "invalidRequest", "The $skiptoken is not valid.")
+    return offset
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _redacted(headers: dict[str, str]) -> dict[str, str]:
+    if "authorization" not in headers:
+        return dict(headers)
+    scheme, _, token = headers["authorization"].partition(" ")
+    return {**headers, "authorization": f"{scheme} <redacted, {len(token)} chars>"}
