@@ -11,10 +11,7 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.config import Settings
 from bot.credential.base import StaticToken, TokenSource
@@ -22,6 +19,7 @@ from bot.credential.factory import build_credential
 from bot.credential.health import CredentialHealth
 from bot.graph.client import GraphClient
 from bot.httpserver import WSGIServer
+from bot.slack.retry import IdempotentConnectionRetryHandler
 from bot.store import Store, utcnow
 from bot.workflow.approvals import Approvals
 from bot.workflow.flow import MigrationFlow
@@ -42,16 +40,20 @@ STARTING_GRACE = timedelta(minutes=5)  # longer than any Graph action call with 
 
 
 def build_slack_client(settings: Settings) -> WebClient:
-    """The Web API client: ``SLACK_API_URL``, waits out 429s and retries dropped connections.
+    """The Web API client: ``SLACK_API_URL``, waits out 429s and retries dropped connections of calls that
+    change nothing (:mod:`bot.slack.retry`).
 
-    No retry on 5xx: a retried ``chat.postMessage`` could post twice.
+    No retry on 5xx or of a post after a dropped connection: a resent ``chat.postMessage`` could post twice.
     """
     assert settings.slack_bot_token is not None
     return WebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         timeout=15,
-        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=5), ConnectionErrorRetryHandler(max_retry_count=2)],
+        retry_handlers=[
+            RateLimitErrorRetryHandler(max_retry_count=5),
+            IdempotentConnectionRetryHandler(max_retry_count=2),
+        ],
     )
 
 

@@ -318,12 +318,13 @@ def test_wrong_key_fails_closed_and_leaves_the_file_alone(settings, authority, s
     with pytest.raises(CredentialError) as caught:
         AdminCredential(settings(token_cache_key=other_key)).token()
     assert str(caught.value).startswith(WRONG_KEY) and caught.value.code == "cache_unreadable"
+    assert str(state_dir) not in str(caught.value)  # the text reaches Slack: no host path in it
 
     with pytest.raises(CredentialError, match="wrong key"):
         AdminCredential(settings(token_cache_key=other_key)).login(show=lambda message: None)
     assert authority.counts["devicecode"] == 1  # refused before a second device code was requested
     status = AdminCredential(settings(token_cache_key=other_key)).status()
-    assert not status.ok and status.problem.startswith(WRONG_KEY)
+    assert not status.ok and status.problem.startswith(WRONG_KEY) and str(state_dir) not in status.problem
     assert (cache_file.read_bytes(), cache_file.stat().st_mtime_ns) == before
     assert AdminCredential(settings()).token() in authority.secrets()  # the right key still works
 

@@ -12,6 +12,7 @@ Next to it live ``<cache>.lockfile`` (msal-extensions' cross-process lock) and `
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
@@ -31,6 +32,8 @@ from msal_extensions.persistence import (
 from msal_extensions.token_cache import CrossPlatLock
 
 from bot.errors import CredentialError
+
+log = logging.getLogger(__name__)
 
 MAGIC = b"MBTC"
 VERSION = 1
@@ -52,8 +55,9 @@ class CacheUnreadable(PersistenceDecryptionError):
 
 
 def cache_unreadable_error(error: CacheUnreadable) -> CredentialError:
-    """The operator-facing error for an unreadable cache."""
-    return CredentialError(f"{WRONG_KEY_MESSAGE} ({error.reason}: {error.location})", code="cache_unreadable")
+    """The error for an unreadable cache. Its text reaches Slack, so the host path goes to the log only."""
+    log.error("token cache %s: %s", error.location, error.reason)
+    return CredentialError(f"{WRONG_KEY_MESSAGE} ({error.reason})", code="cache_unreadable")
 
 
 def ensure_private_dir(path: Path) -> None:

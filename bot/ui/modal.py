@@ -166,15 +166,19 @@ def _modal(ctx: ModalContext, title: str, blocks: list[dict], submit: str | None
     return view
 
 
-def loading_modal(ctx: ModalContext) -> dict:
-    """Opened at once with the fresh ``trigger_id``, before Graph is asked."""
-    return _modal(
+def loading_modal(ctx: ModalContext, external_id: str | None = None) -> dict:
+    """Opened at once with the fresh ``trigger_id``, before Graph is asked. ``external_id`` finds the modal again
+    when Slack's answer to ``views.open`` is lost."""
+    view = _modal(
         ctx,
         words(ctx.action).title,
         [
             section(f":hourglass_flowing_sand: Loading job `{escape(ctx.job_id)}` from Microsoft Graph…"),
         ],
     )
+    if external_id:
+        view["external_id"] = external_id
+    return view
 
 
 def job_fields(job: MigrationJob, user_count: int | None = None) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ Knows nothing of Bolt: listeners in ``handlers/`` parse and ack, then call these
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from bot.graph.client import GraphClient
 from bot.graph.eligibility import eligibility_for
 from bot.graph.models import ACTION_EFFECTS, MigrationJob
 from bot.slack.mrkdwn import escape
-from bot.slack.web import Unanswered, permalink, post_root, tell_user
+from bot.slack.web import Unanswered, answer_lost, permalink, post_root, slack_error, tell_user
 from bot.store import JobBusy, Run, RunState, Store, utcnow
 from bot.ui import modal as blocks
 from bot.ui.modal import ModalContext
@@ -94,15 +95,21 @@ class MigrationFlow:
             self._tell(request, self.busy_text(busy))
             return
         ctx = ModalContext(request.channel_id, job_id, request.user_id, request.team_id, action=action)
-        try:
-            opened = self.slack.views_open(trigger_id=request.trigger_id, view=blocks.loading_modal(ctx))
-        except SlackApiError as error:
-            log.warning("views.open failed: %s", error.response.get("error"))
-            self._tell(
-                request,
-                ":warning: Slack could not open the confirmation window "
-                f"(`{escape(error.response.get('error'))}`). Run the command again.",
-            )
+        external_id = f"migrate-bot-{secrets.token_hex(12)}"
+        try:  # sent once: a resent views.open finds its trigger_id used (the client never resends it)
+            opened = self.slack.views_open(trigger_id=request.trigger_id, view=blocks.loading_modal(ctx, external_id))
+        except (SlackApiError, OSError) as error:
+            if not answer_lost(error):
+                log.warning("views.open failed: %s", slack_error(error))
+                self._tell(
+                    request,
+                    ":warning: Slack could not open the confirmation window "
+                    f"(`{escape(slack_error(error))}`). Run the command again.",
+                )
+                return
+            # The modal may be open on "Loading": fill it by its external_id, or say it never opened.
+            log.warning("views.open: no clear answer from Slack (%s)", slack_error(error))
+            self.work.submit(self._fill_modal, ctx, None, None, external_id=external_id, request=request)
             return
         view = opened["view"]
         self.work.submit(self._fill_modal, ctx, view["id"], view.get("hash"))
@@ -126,7 +133,17 @@ class MigrationFlow:
             return
         self._fill_modal(ctx, view_id, updated["view"].get("hash"))
 
-    def _fill_modal(self, ctx: ModalContext, view_id: str, view_hash: str | None) -> None:
+    def _fill_modal(
+        self,
+        ctx: ModalContext,
+        view_id: str | None,
+        view_hash: str | None,
+        *,
+        external_id: str | None = None,
+        request: SlashRequest | None = None,
+    ) -> None:
+        """Show the live job in the open modal (by ``view_id``, or by ``external_id`` when the answer to
+        ``views.open`` was lost: then ``request``'s person is told when the modal turns out not to be open)."""
         try:
             job = self.graph.get_job(ctx.job_id)
             eligibility = eligibility_for(ctx.action, job, self.clock())
@@ -144,9 +161,14 @@ class MigrationFlow:
                 "An operator runs `migrate-bot login` on the bot's host.",
             )
         try:
-            self.slack.views_update(view_id=view_id, hash=view_hash, view=view)
-        except SlackApiError as error:  # closed by the person, or replaced meanwhile
-            log.info("views.update %s skipped: %s", view_id, error.response.get("error"))
+            if view_id is not None:
+                self.slack.views_update(view_id=view_id, hash=view_hash, view=view)
+            else:
+                self.slack.views_update(external_id=external_id, view={**view, "external_id": external_id})
+        except (SlackApiError, OSError) as error:  # closed by the person, or replaced meanwhile
+            log.info("views.update %s skipped: %s", view_id or external_id, slack_error(error))
+            if request is not None and slack_error(error) == "not_found":
+                self._tell(request, ":warning: Slack did not open the confirmation window. Run the command again.")
 
     def _user_count(self, job) -> int | None:
         """How many users the job moves: ``resources`` is emptied after validation, so count the tasks."""

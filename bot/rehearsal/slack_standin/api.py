@@ -26,6 +26,7 @@ Simplifications (on purpose):
 from __future__ import annotations
 
 import copy
+import errno
 import itertools
 import json
 import math
@@ -114,10 +115,31 @@ class _Failure:
     retry_after: int | None
     remaining: int
     applied: bool = False  # the call takes effect, only its answer is the failure (an answer lost on the way)
+    drop: bool = False  # no answer at all: the connection is closed (after applying the call when ``applied``)
 
     def exception(self) -> SlackApiFailure:
         headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
         return SlackApiFailure(self.error, status=self.status, headers=headers)
+
+
+class _Dropped(Exception):
+    """The stand-in closes the connection without answering."""
+
+
+class Hold:
+    """A call of a method held before it is applied (a slow Slack): :attr:`arrived` is set when the call came,
+    it is applied and answered after :meth:`release` (or after ``timeout`` seconds)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.arrived = threading.Event()
+        self._released = threading.Event()
+        self.timeout = timeout
+
+    def release(self) -> None:
+        self._released.set()
+
+    def wait_released(self) -> None:
+        self._released.wait(self.timeout)
 
 
 class SlackApiFailure(Exception):
@@ -225,6 +247,7 @@ class SlackStandIn:
         self._responses: dict[str, ResponseContext] = {}
         self._ephemerals: list[Ephemeral] = []
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
+        self._holds: dict[str, deque[Hold]] = defaultdict(deque)
         self._last_ts = 0
         self._ids = itertools.count(1)
         self._post_limit: tuple[float, float] | None = None  # (per_second, burst)
@@ -392,6 +415,20 @@ class SlackStandIn:
             after = retry_after if http_status == 429 else None
         with self._lock:
             self._failures[method].append(_Failure(error, http_status, after, count, applied))
+
+    def drop_next(self, method: str, *, applied: bool = True, count: int = 1) -> None:
+        """Close the connection of the next ``count`` calls of ``method`` without an answer; with ``applied`` the
+        call takes effect first (the answer is lost on the way back, as when a connection drops mid-call)."""
+        with self._lock:
+            self._failures[method].append(_Failure("connection_dropped", 0, None, count, applied, drop=True))
+
+    def hold_next(self, method: str, *, timeout: float = 30.0) -> Hold:
+        """Hold the next call of ``method`` before it takes effect until the returned :class:`Hold` is released:
+        a slow answer (a long Retry-After, a slow Slack) that outlasts a poll tick."""
+        hold = Hold(timeout)
+        with self._lock:
+            self._holds[method].append(hold)
+        return hold
 
     def enable_post_rate_limit(self, per_second: float = 1.0, burst: int = 3) -> None:
         """Switch on a token-bucket limiter for ``chat.postMessage`` per channel (off by default)."""
@@ -585,7 +622,11 @@ class SlackStandIn:
             length = 0
         raw = environ["wsgi.input"].read(length) if length > 0 else b""
         if path.startswith("/api/"):
-            status, headers, body = self._handle_api(path[len("/api/") :], environ, raw)
+            try:
+                status, headers, body = self._handle_api(path[len("/api/") :], environ, raw)
+            except _Dropped:
+                # An ignored socket error makes cheroot close the connection without writing anything.
+                raise ConnectionResetError(errno.ECONNRESET, "connection dropped by the stand-in") from None
             payload = json.dumps(body).encode()
             headers = {"Content-Type": "application/json; charset=utf-8", **headers}
         elif path.startswith("/response/") and method == "POST":
@@ -634,6 +675,11 @@ class SlackStandIn:
         except SlackApiFailure as failure:
             return self._finish(method, args, failure)
         with self._lock:
+            hold = self._holds[method].popleft() if self._holds.get(method) else None
+        if hold is not None:
+            hold.arrived.set()
+            hold.wait_released()
+        with self._lock:
             try:
                 handler = self._handlers.get(method)
                 if not token:
@@ -659,6 +705,9 @@ class SlackStandIn:
                             raise SlackApiFailure("missing_scope", needed=scope, provided=",".join(sorted(self.scopes)))
                 body = handler(args)
                 if after_effect is not None:
+                    if after_effect.drop:
+                        self._record(Call(method, args, self.clock(), True, "connection_dropped", 0, None))
+                        raise _Dropped()
                     raise after_effect.exception()
                 body = {"ok": True, **body}
                 call = Call(method, args, self.clock(), True, None, 200, body)
@@ -688,6 +737,9 @@ class SlackStandIn:
         if failure.remaining <= 0:
             queue.popleft()
         if not failure.applied:
+            if failure.drop:
+                self._record(Call(method, {}, self.clock(), False, "connection_dropped", 0, None))
+                raise _Dropped()
             raise failure.exception()
         return failure
 
