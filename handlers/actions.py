@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from slack_bolt import Ack, App
@@ -14,10 +15,12 @@ from bot.workflow.approvals import Approvals
 from bot.workflow.flow import MigrationFlow, SlashRequest
 from bot.workflow.workers import Workers
 
+RUN_ID = re.compile(r"[0-9]{1,18}")
+
 
 def _run_id(action: dict) -> int | None:
     value = str(action.get("value") or "")
-    return int(value) if value.isdigit() else None
+    return int(value) if RUN_ID.fullmatch(value) else None  # not str.isdigit: it accepts "²", int() does not
 
 
 def _job_id(action: dict) -> str | None:

@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from bot.cli.logs import configure_logging
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError, MigrateBotError, UsageError
 
@@ -72,10 +73,7 @@ def _resolve(target: str) -> Callable[[argparse.Namespace, Settings], int]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.verbose)
     command = args.command or "run"
     if args.command is None:
         args = parser.parse_args([*(argv or sys.argv[1:]), "run"])
