@@ -19,6 +19,7 @@ from bot.credential.factory import build_credential
 from bot.credential.health import CredentialHealth
 from bot.graph.client import GraphClient
 from bot.httpserver import WSGIServer
+from bot.slack.http_entry import guarded
 from bot.slack.retry import IdempotentConnectionRetryHandler
 from bot.store import Store, utcnow
 from bot.workflow.approvals import Approvals
@@ -189,15 +190,23 @@ class MigrateBot:
 
     # HTTP mode
     def wsgi_app(self) -> Callable[[dict, Callable], Iterable[bytes]]:
-        """``POST /slack/events`` (signature-verified by Bolt) and ``GET /healthz``."""
-        slack_handler = SlackRequestHandler(self.app, path="/slack/events")
+        """``POST /slack/events`` (size and signature checked before Bolt parses, :mod:`bot.slack.http_entry`)
+        and ``GET /healthz``."""
+        secret = self.settings.slack_signing_secret
+        slack_handler = guarded(
+            SlackRequestHandler(self.app, path="/slack/events"), secret.get_secret_value() if secret else None
+        )
 
         def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
             if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
                 body = json.dumps({"ok": True, "team_id": self.team_id}).encode()
                 start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
                 return [body]
-            return slack_handler(environ, start_response)
+            if environ.get("PATH_INFO") == "/slack/events":
+                return slack_handler(environ, start_response)
+            body = b"Not Found"
+            start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
 
         return application
 

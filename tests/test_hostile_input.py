@@ -3,14 +3,20 @@ secret in logs. Real server on loopback."""
 
 from __future__ import annotations
 
+import gc
 import io
 import logging
+import socket
+import time
 
+import httpx
+import psutil
 import pytest
 
 from bot.cli.logs import configure_logging
 from bot.rehearsal.sandbox import APPROVER, CHANNEL, OUTSIDER
 from bot.rehearsal.simulator.seed import SEED_VALIDATE_PASSED
+from bot.rehearsal.slack_standin.sender import sign
 from bot.store import RunState
 from bot.ui.approval import APPROVE_ACTION
 
@@ -55,3 +61,92 @@ def test_verbose_logs_never_contain_a_response_url(make_world, debug_log):
     assert "slack_sdk.webhook" in logged  # the posts to response URLs were logged at debug level ...
     assert sent.response_url not in logged and "/response/" not in logged  # ... without the capability URLs
     assert "[redacted]" in logged and "Running listener: approve" in logged
+
+
+# --------------------------------------------------------------------------- 4: the HTTP entry
+
+
+def raw_request(url: str, head: str, body_bytes: int = 0, timeout: float = 5.0) -> str:
+    """Send ``head`` and up to ``body_bytes`` of body on a raw socket (the server may stop reading: that is the
+    point); the status line it answers, or "" when it closed without one."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(head.encode())
+        chunk = b"a" * (1024 * 1024)
+        sent = 0
+        try:
+            while sent < body_bytes:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except OSError:  # the server answered and closed while the body was still coming
+            pass
+        try:
+            answer = sock.recv(4096)
+        except OSError:
+            return ""
+    return answer.decode("latin-1").split("\r\n", 1)[0]
+
+
+def head(length: int, *, signed_by: str | None = None, path: str = "/slack/events") -> str:
+    lines = [f"POST {path} HTTP/1.1", "Host: bot", "Content-Type: application/x-www-form-urlencoded"]
+    lines.append(f"Content-Length: {length}")
+    if signed_by:
+        stamp = str(int(time.time()))
+        lines += [f"X-Slack-Request-Timestamp: {stamp}", f"X-Slack-Signature: {sign(signed_by, stamp, '')}"]
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
+@pytest.fixture
+def world(make_world):
+    return make_world(require_approval=False)
+
+
+def test_a_body_larger_than_slack_sends_is_refused_unread(world):
+    started = time.monotonic()
+    assert raw_request(world.server.url, head(150 * 1024 * 1024)).startswith("HTTP/1.1 413")  # no body sent
+    assert time.monotonic() - started < 2  # answered at once, not after waiting for 150 MB
+
+
+def test_unsigned_huge_bodies_do_not_grow_memory(world):
+    process = psutil.Process()
+    gc.collect()
+    before = process.memory_info().rss
+    for _ in range(4):
+        raw_request(world.server.url, head(150 * 1024 * 1024), body_bytes=150 * 1024 * 1024)
+    gc.collect()
+    grown = process.memory_info().rss - before
+    assert grown < 40 * 1024 * 1024, f"memory grew by {grown / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("payload=%7Bnot-json", "application/x-www-form-urlencoded"),
+        ("payload=" + "%FF" * 10, "application/x-www-form-urlencoded"),
+        ('{"type": "event_callback", "event": [', "application/json"),
+        ("\x00\x01\x02", "application/octet-stream"),
+        ("", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_malformed_bodies_get_4xx_and_no_traceback(world, caplog, body, content_type):
+    caplog.set_level(logging.INFO)
+    unsigned = httpx.post(
+        world.server.url + "/slack/events", content=body.encode("latin-1"), headers={"Content-Type": content_type}
+    )
+    assert unsigned.status_code == 401
+    response, _, _ = world.sender.post(body, content_type=content_type)  # correctly signed, still malformed
+    assert 400 <= response.status_code < 500
+    bad_stamp = httpx.post(
+        world.server.url + "/slack/events",
+        content=body.encode("latin-1"),
+        headers={"X-Slack-Request-Timestamp": "1e9", "X-Slack-Signature": "v0=00"},
+    )
+    assert bad_stamp.status_code == 401
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_other_methods_and_paths_get_4xx(world):
+    assert httpx.get(world.server.url + "/slack/events").status_code == 405
+    assert httpx.post(world.server.url + "/nowhere", content=b"x").status_code == 404
+    bad_length = raw_request(world.server.url, head(0).replace("Content-Length: 0", "Content-Length: -5"))
+    assert bad_length.split(" ")[1].startswith("4")
