@@ -193,6 +193,16 @@ class Meta(Base):
     value: Mapped[str] = mapped_column(Text, default="")
 
 
+class UsedSubmission(Base):
+    """A modal submission (its view id) that was acted on: a re-delivery of the same submission finds it here."""
+
+    __tablename__ = "used_submissions"
+
+    view_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), default="")
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
 class JobBusy(MigrateBotError):
     """Another request or run for the job is pending or active."""
 
@@ -381,6 +391,15 @@ class Store:
             run = session.get(Run, run_id)
             assert run is not None
             return run
+
+    def claim_submission(self, view_id: str, user_id: str) -> bool:
+        """Record that the modal submission ``view_id`` is acted on; False when it already was (a re-delivery)."""
+        try:
+            with self.session() as session:
+                session.add(UsedSubmission(view_id=view_id, user_id=user_id))
+        except IntegrityError:
+            return False
+        return True
 
     # Audit
     def audit(

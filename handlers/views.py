@@ -36,7 +36,7 @@ def register(app: App, *, flow: MigrationFlow, approvals: Approvals, workers: Wo
             ack(response_action="errors", errors={REASON_BLOCK: "Give a reason or a change ticket."})
             return
         ack()
-        workers.submit(flow.confirm, ctx, body["user"]["id"], reason)
+        workers.submit(flow.confirm, ctx, body["user"]["id"], reason, view.get("id"))
 
     def reject_reason(ack: Ack, body: dict, view: dict) -> None:
         ack()

@@ -4,6 +4,7 @@ that refuses writes. Real HTTP to the Graph simulator and the Slack stand-in, wh
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -26,6 +27,21 @@ def running(world, job_id=JOB):
 
 def context(world, job_id=JOB, action="migrate"):
     return ModalContext(CHANNEL, job_id, REQUESTER, world.slack.team_id, action=action)
+
+
+def after_each(monkeypatch, obj, name: str) -> threading.Event:
+    """An event set each time ``obj.name`` returns (or raises): the work a listener handed over is done."""
+    done = threading.Event()
+    real = getattr(obj, name)
+
+    def spy(*args, **kwargs):
+        try:
+            return real(*args, **kwargs)
+        finally:
+            done.set()
+
+    monkeypatch.setattr(obj, name, spy)
+    return done
 
 
 def told(world, user):
@@ -68,3 +84,22 @@ def test_views_open_dropped_before_slack_opened_it_tells_the_person(world):
     world.sender.slash_command(JOB, user_id=REQUESTER, channel_id=CHANNEL)
     world.wait_until(lambda: any("did not open" in t for t in told(world, REQUESTER)), what="told")
     assert len(world.slack.calls_to("views.open")) == 1 and world.slack.views == {}
+
+
+# --------------------------------------------------------------------------- 2: re-delivered submissions
+
+
+@pytest.mark.parametrize("approval", [False, True])
+def test_a_redelivered_modal_submission_changes_nothing(make_world, monkeypatch, approval):
+    world = make_world(require_approval=approval)
+    view = world.open_modal(JOB)
+    first = world.submit_modal(view, "CHG1")
+    run = world.wait_until(lambda: (r := world.run_for(JOB)) and r.root_ts and r, what="first request")
+    assert world.bot.store.transition(run.id, run.state, RunState.FINISHED)  # the first run ended
+    handled = after_each(monkeypatch, world.bot.flow, "confirm")
+    again, _, _ = world.sender.post(first.body)  # the same signed submission, delivered again
+    assert again.status_code == 200
+    assert handled.wait(10)
+    assert [r.id for r in world.bot.store.runs_for_job(JOB)] == [run.id]
+    assert world.sim.count("POST", "/migrate") == (0 if approval else 1)
+    assert len(world.slack.messages(CHANNEL)) == 1

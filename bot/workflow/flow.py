@@ -181,13 +181,17 @@ class MigrationFlow:
             return None
 
     # Modal submitted
-    def confirm(self, ctx: ModalContext, user_id: str, reason: str) -> None:
+    def confirm(self, ctx: ModalContext, user_id: str, reason: str, view_id: str | None = None) -> None:
         """After the submission's ack: re-check authorization, then request approval or start now. Validation
-        moves no data: it never needs approval."""
+        moves no data: it never needs approval. A submission (``view_id``) is acted on once: a re-delivery of it
+        changes nothing."""
         place = self.policy.check_place(ctx.team_id, ctx.channel_id)
         decision = self.policy.may_migrate(user_id) if place.allowed else place
         if not decision.allowed or user_id != ctx.user_id:
             self.tell_user(ctx.channel_id, user_id, f":no_entry: {decision.reason or 'This request is not yours.'}")
+            return
+        if view_id is not None and not self.store.claim_submission(view_id, user_id):
+            log.warning("submission of view %s delivered again: ignored", view_id)
             return
         if ctx.action != "validate" and self.policy.require_approval and self.approvals is not None:
             self.approvals.request(ctx, reason)
