@@ -11,7 +11,6 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.config import Settings
 from bot.credential.base import StaticToken, TokenSource
@@ -20,7 +19,7 @@ from bot.credential.health import CredentialHealth
 from bot.graph.client import GraphClient
 from bot.httpserver import WSGIServer
 from bot.slack.http_entry import guarded
-from bot.slack.retry import IdempotentConnectionRetryHandler
+from bot.slack.retry import BoundedRateLimitRetryHandler, IdempotentConnectionRetryHandler
 from bot.store import Store, utcnow
 from bot.workflow.approvals import Approvals
 from bot.workflow.flow import MigrationFlow
@@ -52,7 +51,7 @@ def build_slack_client(settings: Settings) -> WebClient:
         base_url=settings.slack_api_url,
         timeout=15,
         retry_handlers=[
-            RateLimitErrorRetryHandler(max_retry_count=5),
+            BoundedRateLimitRetryHandler(max_retry_count=5),
             IdempotentConnectionRetryHandler(max_retry_count=2),
         ],
     )

@@ -104,6 +104,8 @@ class Run(Base):
     root_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
     #: A root post was sent and its answer did not come back: look for it before posting again.
     root_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: When the root post now in flight was sent (None: no post in flight, a pending root's answer was lost).
+    root_posting_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     requester_id: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text, default="")
     approver_id: Mapped[str | None] = mapped_column(String(32), nullable=True)

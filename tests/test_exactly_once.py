@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from slack_sdk.errors import SlackApiError
 
 from bot.rehearsal.sandbox import CHANNEL, REQUESTER
 from bot.rehearsal.simulator.seed import SEED_VALIDATE_PASSED
+from bot.slack.web import ROOT_POST_DEADLINE
 from bot.store import RunState
 from bot.ui.modal import ModalContext
 
@@ -103,3 +107,47 @@ def test_a_redelivered_modal_submission_changes_nothing(make_world, monkeypatch,
     assert [r.id for r in world.bot.store.runs_for_job(JOB)] == [run.id]
     assert world.sim.count("POST", "/migrate") == (0 if approval else 1)
     assert len(world.slack.messages(CHANNEL)) == 1
+
+
+# --------------------------------------------------------------------------- 3: a slow root post
+
+
+def test_a_poll_while_the_root_post_is_in_flight_does_not_post_a_second_root(world):
+    hold = world.slack.hold_next("chat.postMessage")  # Slack takes its time (a long Retry-After, a slow server)
+    starting = threading.Thread(target=world.bot.flow.start, args=(context(world), "CHG1"))
+    starting.start()
+    assert hold.arrived.wait(10)
+    run = world.run_for(JOB)
+    assert run.state == RunState.RUNNING and run.root_pending and run.root_ts is None
+    world.bot.tracker.poll_once(run.id)  # a tick while the post is in flight
+    world.bot.tracker.poll_once(run.id)
+    assert world.slack.messages(CHANNEL) == [] and world.slack.calls_to("chat.postMessage") == []
+    hold.release()
+    starting.join(10)
+    world.bot.tracker.poll_once(run.id)
+    run = world.run_for(JOB)
+    [root] = world.slack.messages(CHANNEL)
+    assert run.root_ts == root.ts and not run.root_pending and run.root_posting_at is None
+
+
+def test_a_root_post_in_flight_when_the_process_died_is_looked_for_after_its_deadline(world):
+    run = world.bot.flow.start(context(world), "CHG1")
+    [root] = world.slack.messages(CHANNEL)
+    # As if the process died while posting: the post went out, its answer was never recorded.
+    posting_since = datetime.now(UTC) - ROOT_POST_DEADLINE + timedelta(seconds=30)
+    world.bot.store.update_run(run.id, root_ts=None, root_pending=True, root_posting_at=posting_since)
+    world.bot.tracker.poll_once(run.id)
+    assert world.slack.calls_to("conversations.history") == [] and world.run_for(JOB).root_ts is None  # still waits
+    world.bot.store.update_run(run.id, root_posting_at=posting_since - timedelta(seconds=60))
+    world.bot.tracker.poll_once(run.id)
+    assert world.run_for(JOB).root_ts == root.ts and len(world.slack.messages(CHANNEL)) == 1
+
+
+def test_a_429_asking_for_a_longer_wait_than_a_post_may_take_fails_at_once(world):
+    world.slack.fail_next("chat.postMessage", retry_after=600)
+    started = time.monotonic()
+    with pytest.raises(SlackApiError) as refused:
+        world.bot.slack.chat_postMessage(channel=CHANNEL, text="x")
+    assert refused.value.response["error"] == "ratelimited" and time.monotonic() - started < 5
+    world.slack.fail_next("chat.postMessage", retry_after=1)
+    assert world.bot.slack.chat_postMessage(channel=CHANNEL, text="y")["ok"]  # a short wait is waited out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from slack_sdk import WebClient
@@ -65,6 +66,9 @@ def permalink(slack: WebClient, channel_id: str, ts: str | None) -> str:
 
 
 ROOT_EVENT = "migrate_bot_root"  # metadata of a run's root message: {run_id}
+#: Longer than any one post can take (timeouts and rate-limit waits, :mod:`bot.slack.retry`): a root post in flight
+#: for longer lost its answer (the process died meanwhile).
+ROOT_POST_DEADLINE = timedelta(minutes=5)
 
 
 class Unanswered(Exception):

@@ -427,16 +427,17 @@ class MigrationFlow:
             if run.root_ts:  # the approval request becomes the root message
                 self.slack.chat_update(channel=run.channel_id, ts=run.root_ts, text=text, blocks=root_blocks)
                 return run
-            self.store.update_run(run.id, root_pending=True)
+            # In flight from now: a poll meanwhile waits for this answer instead of posting a second root.
+            self.store.update_run(run.id, root_pending=True, root_posting_at=self.clock())
             ts = post_root(self.slack, channel_id=run.channel_id, run_id=run.id, text=text, blocks=root_blocks)
-            return self.store.update_run(run.id, root_ts=ts, root_pending=False)
+            return self.store.update_run(run.id, root_ts=ts, root_pending=False, root_posting_at=None)
         except (Unanswered, OSError) as error:  # the poller finds the root, or posts it, on its first look
             log.warning("root message for run %s: no clear answer from Slack (%s)", run.id, error)
-            return self.store.get_run(run.id) or run
+            return self.store.update_run(run.id, root_posting_at=None)
         except SlackApiError as error:
             code = error.response.get("error")
             log.warning("root message for run %s failed: %s", run.id, code)
-            self.store.update_run(run.id, root_pending=False)  # refused: nothing was posted
+            self.store.update_run(run.id, root_pending=False, root_posting_at=None)  # refused: nothing was posted
             self.tell_user(
                 run.channel_id,
                 run.requester_id,

@@ -53,6 +53,7 @@ from bot.graph.models import (
     MigrationTask,
 )
 from bot.slack.web import (
+    ROOT_POST_DEADLINE,
     Unanswered,
     answer_lost,
     find_root,
@@ -537,6 +538,8 @@ class Poller:
     def _post_root(self, run: Run, status: str, message: str, now: datetime) -> tuple[Run, str | None]:
         """The root message could not be posted when the run started: try again, with the current status.
         Returns the run and, when it failed, Slack's error code."""
+        if run.root_pending and run.root_posting_at is not None and now - run.root_posting_at < ROOT_POST_DEADLINE:
+            return run, "root_in_flight"  # sent and not answered yet (a slow Slack): its answer decides
         if run.root_pending:  # an earlier post got no answer: it may be in the channel already
             try:
                 found = find_root(
@@ -546,20 +549,19 @@ class Poller:
                 return run, str(error)
             if found:
                 return self.store.update_run(run.id, root_ts=found, root_pending=False), None
-        else:
-            run = self.store.update_run(run.id, root_pending=True)
+        run = self.store.update_run(run.id, root_pending=True, root_posting_at=now)
         text, blocks = self._root(run, status, message, now)
         try:
             ts = post_root(self.slack, channel_id=run.channel_id, run_id=run.id, text=text, blocks=blocks)
         except Unanswered as error:
-            return run, str(error)
+            return self.store.update_run(run.id, root_posting_at=None), str(error)
         except Exception as error:
             code = _slack_error(error)
             log.info("root message of run %s still can't be posted: %s", run.id, code)
-            return self.store.update_run(run.id, root_pending=False), code
+            return self.store.update_run(run.id, root_pending=False, root_posting_at=None), code
         # The new root shows the current status, so there is nothing older left to reply about.
         return self.store.update_run(
-            run.id, root_ts=ts, root_pending=False, posted_status=status, posted_message=message
+            run.id, root_ts=ts, root_pending=False, root_posting_at=None, posted_status=status, posted_message=message
         ), None
 
     def _update_root(self, run: Run, status: str, message: str, now: datetime, *, finished: bool = False) -> None:
