@@ -11,11 +11,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from slack_sdk.errors import SlackApiError
 
-from bot.rehearsal.sandbox import CHANNEL, REQUESTER
+from bot.rehearsal.sandbox import APPROVER, CHANNEL, REQUESTER
 from bot.rehearsal.simulator.seed import SEED_VALIDATE_PASSED
 from bot.slack.web import ROOT_POST_DEADLINE
 from bot.store import RunState
+from bot.ui.approval import APPROVE_ACTION
 from bot.ui.modal import ModalContext
+from bot.workflow.approvals import UNPOSTED_REQUEST_GRACE
 
 JOB = SEED_VALIDATE_PASSED
 
@@ -151,3 +153,74 @@ def test_a_429_asking_for_a_longer_wait_than_a_post_may_take_fails_at_once(world
     assert refused.value.response["error"] == "ratelimited" and time.monotonic() - started < 5
     world.slack.fail_next("chat.postMessage", retry_after=1)
     assert world.bot.slack.chat_postMessage(channel=CHANNEL, text="y")["ok"]  # a short wait is waited out
+
+
+# --------------------------------------------------------------------------- 8: orphan buttons
+
+
+def buttons(message) -> list[str]:
+    return [e["action_id"] for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def test_an_approval_request_slack_applied_but_answered_5xx_is_found_not_orphaned(make_world):
+    world = make_world()
+    world.slack.fail_next("chat.postMessage", status=503, applied=True)
+    view = world.open_modal(JOB)
+    world.submit_modal(view, "CHG1")
+    run = world.wait_until(lambda: (r := world.run_for(JOB)) and r.root_ts and r, what="request found")
+    [request] = world.slack.messages(CHANNEL)
+    assert run.state == RunState.PENDING and run.root_ts == request.ts and buttons(request)
+    assert not any("nvite" in t or "did not take" in t for t in told(world, REQUESTER))
+    world.sender.block_action(CHANNEL, run.root_ts, APPROVE_ACTION, user_id=APPROVER)  # the buttons work
+    assert running(world).id == run.id and world.sim.count("POST", "/migrate") == 1
+
+
+def test_an_approval_request_slack_did_not_apply_closes_the_request_without_saying_invite_me(make_world):
+    world = make_world()
+    world.slack.fail_next("chat.postMessage", status=503, applied=False)
+    view = world.open_modal(JOB)
+    world.submit_modal(view, "CHG1")
+    world.wait_until(lambda: (r := world.run_for(JOB)) and r.state == RunState.NOT_STARTED, what="closed")
+    [text] = world.wait_until(lambda: told(world, REQUESTER), what="told")
+    assert "did not take the approval request" in text and "nvite" not in text
+    assert world.slack.messages(CHANNEL) == []
+
+
+def test_an_approval_request_whose_answer_was_lost_is_found_by_the_expiry_sweep(make_world):
+    world = make_world()
+    world.slack.fail_next("chat.postMessage", status=503, applied=True)
+    world.slack.fail_next("conversations.history", status=503)  # and Slack can't tell right away either
+    view = world.open_modal(JOB)
+    world.submit_modal(view, "CHG1")
+    world.wait_until(lambda: len(world.slack.calls_to("conversations.history")) == 1, what="first look")
+    run = world.run_for(JOB)
+    assert run.state == RunState.PENDING and run.root_ts is None
+    world.bot.approvals.clock = lambda: run.created_at + UNPOSTED_REQUEST_GRACE + timedelta(seconds=1)
+    assert world.bot.approvals.expire_overdue() == 0  # found, not expired
+    [request] = world.slack.messages(CHANNEL)
+    assert world.run_for(JOB).root_ts == request.ts and buttons(request)
+
+
+def test_a_failed_update_at_approval_does_not_leave_the_buttons_while_the_job_runs(make_world, monkeypatch):
+    world = make_world()
+    view = world.open_modal(JOB)
+    world.submit_modal(view, "CHG1")
+    run = world.wait_until(lambda: (r := world.run_for(JOB)) and r.root_ts and r, what="request")
+    world.slack.fail_next("chat.update", status=500, count=2)  # "Approved…" and the root card both fail
+    approved = after_each(monkeypatch, world.bot.approvals, "approve")
+    world.sender.block_action(CHANNEL, run.root_ts, APPROVE_ACTION, user_id=APPROVER)
+    assert approved.wait(10) and world.run_for(JOB).state == RunState.RUNNING
+    assert [c.error for c in world.slack.calls_to("chat.update")] == ["fatal_error", "fatal_error"]
+    world.bot.tracker.poll_once(run.id)  # the next tick redraws the card
+    message = world.slack.message(CHANNEL, run.root_ts)
+    assert APPROVE_ACTION not in buttons(message) and "Approval needed" not in json.dumps(message.blocks)
+    assert not any("nvite" in t for t in told(world, REQUESTER) + told(world, APPROVER))
+
+
+def test_invite_me_only_when_slack_says_not_in_channel(make_world):
+    world = make_world()
+    world.slack.fail_next("chat.postMessage", error="not_in_channel")
+    view = world.open_modal(JOB)
+    world.submit_modal(view, "CHG1")
+    [text] = world.wait_until(lambda: told(world, REQUESTER), what="told")
+    assert "/invite @migrate-bot" in text

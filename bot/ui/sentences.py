@@ -105,3 +105,13 @@ def action_refusal_text(action: str, error: Exception, job_id: str) -> str:
             "create a new batch for these users."
         )
     return refusal_text(error, DOING.get(action, "act on the job"))
+
+
+def cant_post_text(what: str, channel_id: str, code: str, next_step: str) -> str:
+    """Why ``what`` is not in the channel; "invite me" only when Slack said the bot is not in it."""
+    if code == "not_in_channel":
+        return (
+            f":warning: I can't post {what} in <#{channel_id}>: I'm not in the channel. "
+            f"Invite me with `/invite @migrate-bot`; {next_step}"
+        )
+    return f":warning: Slack did not take {what} in <#{channel_id}> (`{escape(code)}`); {next_step}"

@@ -24,10 +24,11 @@ from bot.errors import (
 from bot.graph.client import GraphClient
 from bot.graph.eligibility import eligibility_for
 from bot.slack.mrkdwn import escape, user
+from bot.slack.web import ROOT_EVENT, Unanswered, answer_lost, find_root, find_tagged, slack_error
 from bot.store import JobBusy, Run, RunState, Store, utcnow
 from bot.ui import approval as approval_blocks
 from bot.ui.modal import ModalContext, words
-from bot.ui.sentences import action_refusal_text, refusal_text
+from bot.ui.sentences import action_refusal_text, cant_post_text, refusal_text
 from bot.workflow.flow import MigrationFlow, command_for
 from bot.workflow.policy import Policy
 
@@ -98,20 +99,28 @@ class Approvals:
                 reply_broadcast=True if thread_ts else None,
                 unfurl_links=False,
                 unfurl_media=False,
+                metadata={"event_type": ROOT_EVENT, "event_payload": {"run_id": run.id}},
             )
-        except SlackApiError as error:
-            code = error.response.get("error")
-            self.store.transition(
-                run.id, RunState.PENDING, RunState.NOT_STARTED, note=f"slack: {code}", finished_at=self.clock()
-            )
-            self.flow.tell_user(
-                ctx.channel_id,
-                ctx.user_id,
-                f":warning: I can't post the approval request in <#{run.channel_id}> "
-                f"(`{escape(code)}`). Invite me with `/invite @migrate-bot` and try again.",
-            )
-            return None
-        run = self.store.update_run(run.id, root_ts=posted["ts"], job_name=job.name)
+            ts: str | None = posted["ts"]
+        except (SlackApiError, OSError) as error:
+            code = slack_error(error)
+            try:  # a lost answer (5xx, dropped connection): the request may be in the channel with live buttons
+                ts = self._find_request(run, thread_ts) if answer_lost(error) else None
+            except Unanswered:  # Slack can't tell now: the expiry sweep looks again (expire_overdue)
+                log.warning("approval request of run %s: no clear answer from Slack (%s)", run.id, code)
+                self.store.update_run(run.id, job_name=job.name)
+                return run
+            if ts is None:
+                self.store.transition(
+                    run.id, RunState.PENDING, RunState.NOT_STARTED, note=f"slack: {code}", finished_at=self.clock()
+                )
+                self.flow.tell_user(
+                    ctx.channel_id,
+                    ctx.user_id,
+                    cant_post_text("the approval request", run.channel_id, code, "nothing was requested: try again."),
+                )
+                return None
+        run = self.store.update_run(run.id, root_ts=ts, job_name=job.name)
         self.store.audit(
             "requested",
             job_id=run.job_id,
@@ -247,11 +256,39 @@ class Approvals:
         expired = 0
         now = self.clock()
         for run in self.store.runs_in(RunState.PENDING):
-            # A request whose message never got posted (a crash in between) reserves the job for no one to see.
+            # A request whose message never got posted (a crash in between) reserves the job for no one to see;
+            # one whose answer was lost may be in the channel after all: look for it first.
             unposted = run.root_ts is None and run.created_at <= now - UNPOSTED_REQUEST_GRACE
+            if unposted:
+                try:
+                    found = self._find_request(run, self._thread_of(run))
+                except Unanswered:
+                    continue
+                if found:
+                    run = self.store.update_run(run.id, root_ts=found)
+                    unposted = False
             if (run.created_at <= now - self.ttl or unposted) and self._expire(run):
                 expired += 1
         return expired
+
+    def _thread_of(self, run: Run) -> str | None:
+        parent = self.store.get_run(run.parent_run_id) if run.parent_run_id is not None else None
+        return parent.root_ts if parent is not None else None
+
+    def _find_request(self, run: Run, thread_ts: str | None) -> str | None:
+        """The ts of the run's approval request (by its metadata) in the channel or the parent's thread, None when
+        it is not there. Raises :class:`Unanswered` when Slack can't tell now."""
+        since = run.created_at.timestamp() - 1
+        if thread_ts is None:
+            return find_root(self.slack, channel_id=run.channel_id, run_id=run.id, since=since)
+        return find_tagged(
+            lambda cursor: self.slack.conversations_replies(
+                channel=run.channel_id, ts=thread_ts, cursor=cursor, include_all_metadata=True, limit=200
+            ),
+            event_type=ROOT_EVENT,
+            run_id=run.id,
+            where=f"the thread of run {run.parent_run_id}",
+        )
 
     def _expire(self, run: Run) -> bool:
         if not self.store.transition(run.id, RunState.PENDING, RunState.EXPIRED, finished_at=self.clock()):

@@ -29,7 +29,7 @@ from bot.slack.web import Unanswered, answer_lost, permalink, post_root, slack_e
 from bot.store import JobBusy, Run, RunState, Store, utcnow
 from bot.ui import modal as blocks
 from bot.ui.modal import ModalContext
-from bot.ui.sentences import action_refusal_text
+from bot.ui.sentences import action_refusal_text, cant_post_text
 from bot.workflow.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,9 @@ class RunTracker(Protocol):
     """Follows a started run until its job ends (the poller)."""
 
     def follow(self, run_id: int) -> None: ...
+
+    def refresh_root(self, run_id: int) -> None:
+        """Redraw the run's root card on the next poll (an update of it failed)."""
 
 
 class ApprovalDesk(Protocol):
@@ -423,10 +426,14 @@ class MigrationFlow:
             approver_id=run.approver_id,
             action=run.action,
         )
-        try:
-            if run.root_ts:  # the approval request becomes the root message
+        if run.root_ts:  # the approval request becomes the root message
+            try:
                 self.slack.chat_update(channel=run.channel_id, ts=run.root_ts, text=text, blocks=root_blocks)
-                return run
+            except (SlackApiError, OSError) as error:  # its buttons must not stay: the poller redraws it
+                log.warning("root card of run %s not updated: %s", run.id, slack_error(error))
+                self.tracker.refresh_root(run.id)
+            return run
+        try:
             # In flight from now: a poll meanwhile waits for this answer instead of posting a second root.
             self.store.update_run(run.id, root_pending=True, root_posting_at=self.clock())
             ts = post_root(self.slack, channel_id=run.channel_id, run_id=run.id, text=text, blocks=root_blocks)
@@ -441,10 +448,10 @@ class MigrationFlow:
             self.tell_user(
                 run.channel_id,
                 run.requester_id,
-                f":warning: The {blocks.words(run.action).noun.lower()} of *{escape(job.name)}* "
-                "started, but I can't post in "
-                f"<#{run.channel_id}> (`{escape(code)}`). Invite me with `/invite @migrate-bot`; "
-                "I'll keep following the job and post as soon as I can.",
+                f"The {blocks.words(run.action).noun.lower()} of *{escape(job.name)}* started. "
+                + cant_post_text(
+                    "its status", run.channel_id, code, "I'll keep following the job and post as soon as I can."
+                ),
             )
             return run
 

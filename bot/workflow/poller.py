@@ -171,6 +171,11 @@ class Poller:
         with self._guard:
             self._not_before[run_id] = time.monotonic() + self.interval
 
+    def refresh_root(self, run_id: int) -> None:
+        """Redraw the run's root card on its next poll (an update of it failed elsewhere)."""
+        with self._guard:
+            self._root_stale.add(run_id)
+
     def start(self) -> None:
         """Resume every RUNNING run from the database and start sweeping every interval."""
         running = self.store.runs_in(RunState.RUNNING)
@@ -321,7 +326,7 @@ class Poller:
                 self._resumed.discard(run.id)
             if observed:
                 self.store.update_run(run.id, **observed)
-            elif run.id in self._root_stale:
+            if run.id in self._root_stale:
                 self._update_root(run, label, message, now)
         if status_seen:
             self._audit_change(run, run.last_status, label, message, job)
