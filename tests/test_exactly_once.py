@@ -224,3 +224,35 @@ def test_invite_me_only_when_slack_says_not_in_channel(make_world):
     world.submit_modal(view, "CHG1")
     [text] = world.wait_until(lambda: told(world, REQUESTER), what="told")
     assert "/invite @migrate-bot" in text
+
+
+# --------------------------------------------------------------------------- 7: a crash after the approval claim
+
+
+class Crash(BaseException):
+    """The process dies here (BaseException: nothing in the bot catches it)."""
+
+
+def test_a_crash_between_approval_and_migrate_is_closed_in_the_message_and_the_approver_is_told(make_world):
+    world = make_world()
+    view = world.open_modal(JOB)
+    world.submit_modal(view, "CHG1")
+    run = world.wait_until(lambda: (r := world.run_for(JOB)) and r.root_ts and r, what="request")
+
+    def die(job_id, **_):
+        raise Crash()
+
+    world.bot.approvals.graph = type("Dying", (), {"get_job": staticmethod(die)})()
+    world.sender.block_action(CHANNEL, run.root_ts, APPROVE_ACTION, user_id=APPROVER)
+    world.wait_until(lambda: "starting the migration" in world.slack.message(CHANNEL, run.root_ts).text, what="claimed")
+    assert world.run_for(JOB).state == RunState.STARTING
+    world.stop_bot()
+    world.start_bot()  # recovery reads the job: migrate never reached Graph
+    world.wait_until(lambda: world.run_for(JOB).state == RunState.NOT_STARTED, what="settled")
+    message = world.wait_until(
+        lambda: (m := world.slack.message(CHANNEL, run.root_ts)) and "starting" not in m.text and m, what="updated"
+    )
+    assert "did not start" in message.text and buttons(message) == []
+    world.wait_until(lambda: any("did not start" in t for t in told(world, APPROVER)), what="approver told")
+    assert any("did not start" in t for t in told(world, REQUESTER))
+    assert world.sim.count("POST", "/migrate") == 0

@@ -27,6 +27,7 @@ from bot.graph.models import ACTION_EFFECTS, MigrationJob
 from bot.slack.mrkdwn import escape
 from bot.slack.web import Unanswered, answer_lost, permalink, post_root, slack_error, tell_user
 from bot.store import JobBusy, Run, RunState, Store, utcnow
+from bot.ui import approval as approval_blocks
 from bot.ui import modal as blocks
 from bot.ui.modal import ModalContext
 from bot.ui.sentences import action_refusal_text, cant_post_text
@@ -399,13 +400,33 @@ class MigrationFlow:
                 self.store.audit(
                     event, job_id=run.job_id, run_id=run.id, outcome="not_started", status=job.status_label
                 )
-                self.tell_user(
-                    run.channel_id,
-                    run.requester_id,
+                text = (
                     f":warning: The {noun} of *{escape(job.name)}* was interrupted (a restart or an "
                     f"unclear answer from Graph); Graph shows it did not start (status `{escape(job.status_label)}`). "
-                    f"Run `{command_for(run.action, run.job_id)}` again when you are ready.",
+                    f"Run `{command_for(run.action, run.job_id)}` again when you are ready."
                 )
+                self._close_request_message(run, job.name, text)
+                self.tell_user(run.channel_id, run.requester_id, text)
+                if run.approver_id and run.approver_id != run.requester_id:
+                    self.tell_user(run.channel_id, run.approver_id, text)
+
+    def _close_request_message(self, run: Run, job_name: str, headline: str) -> None:
+        """An approved request that never started: its message (still "starting…") says so, without buttons."""
+        if not run.root_ts:
+            return
+        by = f"Approved by <@{run.approver_id}>. " if run.approver_id else ""
+        text, decided = approval_blocks.decided(
+            job_name=job_name or run.job_id,
+            requester_id=run.requester_id,
+            reason=run.reason,
+            headline=by + headline,
+            note="Nothing was started.",
+            action=run.action,
+        )
+        try:
+            self.slack.chat_update(channel=run.channel_id, ts=run.root_ts, text=text, blocks=decided)
+        except (SlackApiError, OSError) as error:
+            log.warning("request message of run %s not updated: %s", run.id, slack_error(error))
 
     @staticmethod
     def _took_effect(run: Run, job: MigrationJob) -> bool:
