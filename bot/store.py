@@ -131,6 +131,10 @@ class Run(Base):
     # A thread reply the poller is posting (JSON: key + the fields to set once it is known to be posted);
     # after a crash the poller looks the key up in the thread instead of posting twice.
     reply_pending: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The requester's DM at the end, sent once: None (not yet) | "sending" (intent recorded; after a crash or a lost
+    # answer look in requester_dm_channel for its metadata) | "sent" | "failed".
+    requester_dm: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    requester_dm_channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # A cancel of a job that a RUNNING run already follows: that run
     # (its thread gets the cancel; see the class docstring).
     parent_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -283,6 +287,25 @@ def _upgrade_indexes(connection: Any) -> None:
         index.create(connection, checkfirst=True)
 
 
+def _audit_row(
+    event_name: str,
+    *,
+    job_id: str,
+    run_id: int | None = None,
+    actor: str = "bot",
+    graph_request_id: str | None = None,
+    **detail: Any,
+) -> AuditEvent:
+    return AuditEvent(
+        event=event_name,
+        job_id=job_id,
+        run_id=run_id,
+        actor=actor,
+        graph_request_id=graph_request_id,
+        detail=json.dumps(detail, default=str, sort_keys=True),
+    )
+
+
 @dataclass
 class AuditQuery:
     job_id: str | None = None
@@ -375,8 +398,17 @@ class Store:
         with self.session() as session:
             return list(session.scalars(select(Run).where(Run.state.in_([s.value for s in states])).order_by(Run.id)))
 
-    def transition(self, run_id: int, from_states: tuple[str, ...] | str, to_state: str, **fields: Any) -> bool:
-        """Atomically move a run from one of ``from_states`` to ``to_state``; False when another caller won."""
+    def transition(
+        self,
+        run_id: int,
+        from_states: tuple[str, ...] | str,
+        to_state: str,
+        *,
+        audit: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Atomically move a run from one of ``from_states`` to ``to_state``; False when another caller won.
+        ``audit``: the :meth:`audit` arguments of an event written in the same transaction, only by the winner."""
         if isinstance(from_states, str):
             from_states = (from_states,)
         with self.session() as session:
@@ -385,7 +417,10 @@ class Store:
                 .where(Run.id == run_id, Run.state.in_([str(s) for s in from_states]))
                 .values(state=str(to_state), **fields)
             )
-            return result.rowcount == 1
+            won = result.rowcount == 1
+            if won and audit is not None:
+                session.add(_audit_row(**audit))
+            return won
 
     def update_run(self, run_id: int, **fields: Any) -> Run:
         with self.session() as session:
@@ -417,13 +452,8 @@ class Store:
         """Append one audit event."""
         with self.session() as session:
             session.add(
-                AuditEvent(
-                    event=event_name,
-                    job_id=job_id,
-                    run_id=run_id,
-                    actor=actor,
-                    graph_request_id=graph_request_id,
-                    detail=json.dumps(detail, default=str, sort_keys=True),
+                _audit_row(
+                    event_name, job_id=job_id, run_id=run_id, actor=actor, graph_request_id=graph_request_id, **detail
                 )
             )
 

@@ -14,10 +14,14 @@ from slack_sdk.errors import SlackApiError
 from bot.rehearsal.sandbox import APPROVER, CHANNEL, REQUESTER
 from bot.rehearsal.simulator.seed import SEED_VALIDATE_PASSED
 from bot.slack.web import ROOT_POST_DEADLINE
-from bot.store import RunState
+from bot.store import RunState, Store
 from bot.ui.approval import APPROVE_ACTION
 from bot.ui.modal import ModalContext
 from bot.workflow.approvals import UNPOSTED_REQUEST_GRACE
+from tests.test_poller import CHANNEL as POLLER_CHANNEL
+from tests.test_poller import REQUESTER as POLLER_REQUESTER
+from tests.test_poller import TO_CUTOVER, TO_END, TO_IN_PROGRESS, Crash
+from tests.test_poller import World as PollerWorld
 
 JOB = SEED_VALIDATE_PASSED
 
@@ -229,10 +233,6 @@ def test_invite_me_only_when_slack_says_not_in_channel(make_world):
 # --------------------------------------------------------------------------- 7: a crash after the approval claim
 
 
-class Crash(BaseException):
-    """The process dies here (BaseException: nothing in the bot catches it)."""
-
-
 def test_a_crash_between_approval_and_migrate_is_closed_in_the_message_and_the_approver_is_told(make_world):
     world = make_world()
     view = world.open_modal(JOB)
@@ -256,3 +256,107 @@ def test_a_crash_between_approval_and_migrate_is_closed_in_the_message_and_the_a
     world.wait_until(lambda: any("did not start" in t for t in told(world, APPROVER)), what="approver told")
     assert any("did not start" in t for t in told(world, REQUESTER))
     assert world.sim.count("POST", "/migrate") == 0
+
+
+# --------------------------------------------------------------------------- 6: the requester's DM and final_outcome
+
+
+@pytest.fixture
+def pworld(tmp_path):
+    """The poller's world (paused scheduler, ticks by poll_once) with the DM scopes the bot asks for."""
+    w = PollerWorld(tmp_path)
+    w.standin.scopes = w.standin.scopes | {"im:write", "im:history"}
+    try:
+        yield w
+    finally:
+        w.close()
+
+
+def dm_messages(w) -> list:
+    return w.standin.messages("D" + POLLER_REQUESTER.lstrip("U"))
+
+
+def ended_run(w):
+    run = w.start_run()
+    w.sim.clock.advance(TO_IN_PROGRESS + TO_CUTOVER + TO_END)
+    return run
+
+
+def restarted(w):
+    poller = w.poller(store=Store.from_url(w.db_url))
+    poller.start()
+    return poller
+
+
+def assert_finished_once(w, run):
+    stored = w.store.get_run(run.id)
+    assert stored.state == RunState.FINISHED and stored.requester_dm == "sent"
+    assert len(dm_messages(w)) == 1 and dm_messages(w)[0].metadata["event_payload"]["run_id"] == run.id
+    [event] = w.audit(run, "final_outcome")
+    assert event["detail"]["requester_notified"] is True
+    assert len(w.finals(run)) == 1
+
+
+def test_a_crash_before_the_dm_went_out_sends_it_and_the_final_event_once_after_restart(pworld, monkeypatch):
+    first = pworld.poller()
+    run = ended_run(pworld)
+    real_post = pworld.slack.chat_postMessage
+
+    def die_at_the_dm(**kwargs):
+        if kwargs.get("channel") != POLLER_CHANNEL:
+            raise Crash()
+        return real_post(**kwargs)
+
+    monkeypatch.setattr(pworld.slack, "chat_postMessage", die_at_the_dm)
+    with pytest.raises(Crash):
+        first.poll_once(run.id)
+    monkeypatch.undo()
+    assert dm_messages(pworld) == [] and pworld.store.get_run(run.id).state == RunState.RUNNING
+    second = restarted(pworld)
+    second.poll_once(run.id)
+    second.poll_once(run.id)
+    assert_finished_once(pworld, run)
+
+
+def test_a_crash_after_the_dm_went_out_before_it_was_recorded_sends_no_second_dm(pworld, monkeypatch):
+    first = pworld.poller()
+    run = ended_run(pworld)
+    real_update = pworld.store.update_run
+
+    def die_when_recording_the_dm(run_id, **fields):
+        if fields.get("requester_dm") == "sent":
+            raise Crash()
+        return real_update(run_id, **fields)
+
+    monkeypatch.setattr(pworld.store, "update_run", die_when_recording_the_dm)
+    with pytest.raises(Crash):
+        first.poll_once(run.id)
+    monkeypatch.undo()
+    assert len(dm_messages(pworld)) == 1
+    second = restarted(pworld)
+    second.poll_once(run.id)
+    second.poll_once(run.id)
+    assert_finished_once(pworld, run)
+    assert pworld.standin.calls_to("conversations.history")  # it looked instead of sending again
+
+
+def test_a_crash_after_the_dm_before_finishing_writes_one_final_event_and_no_second_dm(pworld, monkeypatch):
+    first = pworld.poller()
+    run = ended_run(pworld)
+    real_transition = pworld.store.transition
+
+    def die_when_finishing(run_id, from_states, to_state, **fields):
+        if to_state == RunState.FINISHED:
+            raise Crash()
+        return real_transition(run_id, from_states, to_state, **fields)
+
+    monkeypatch.setattr(pworld.store, "transition", die_when_finishing)
+    with pytest.raises(Crash):
+        first.poll_once(run.id)
+    monkeypatch.undo()
+    finished_at = pworld.store.get_run(run.id).finished_at
+    pworld.clock.advance(minutes=7)  # the restart comes later: the run's end time stays when it ended
+    second = restarted(pworld)
+    second.poll_once(run.id)
+    assert_finished_once(pworld, run)
+    assert pworld.store.get_run(run.id).finished_at == finished_at

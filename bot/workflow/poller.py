@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 
 FINAL_EVENT = "migrate_bot_final"  # metadata of the final notice: {run_id}
 UPDATE_EVENT = "migrate_bot_update"  # metadata of every other thread post: {run_id, key}
+DM_EVENT = "migrate_bot_dm"  # metadata of the requester's DM at the end: {run_id}
 WARN_AFTER_FAILURES = 3
 MAX_SKIPPED_TICKS = 8  # backoff cap: at most this many ticks are skipped between attempts
 POLL_THREADS = 4  # Graph GETs in flight during a sweep (more threads only add GIL churn)
@@ -488,20 +489,26 @@ class Poller:
             )
 
     def _complete(self, run: Run, *, dm_detail: tuple[str, list[dict]] | None = None) -> None:
-        """After the final notice: root card, FINISHED (once), audit, DM, and stop polling."""
-        now = self.clock()
+        """After the final notice: root card, the requester's DM (once), then FINISHED and the ``final_outcome``
+        audit event in one transaction (once). A crash anywhere in between is finished by a later tick."""
         outcome = run.outcome or run.last_status or "unknown"
-        finished_at = run.finished_at or now
+        if run.finished_at is None:  # the end time is fixed once, whatever tick completes the run
+            run = self.store.update_run(run.id, finished_at=self.clock())
+        finished_at = run.finished_at or self.clock()
         if run.root_ts:
             self._update_root(run, outcome, run.last_message or "", finished_at, finished=True)
+        took = finished_at - run.started_at if run.started_at else None
+        dm_ok = self._tell_requester(run, outcome, took, dm_detail)
+        if dm_ok is None:
+            return  # Slack can't tell yet whether the DM went out: the next tick looks
         won = self.store.transition(
-            run.id, RunState.RUNNING, RunState.FINISHED, outcome=outcome, finished_at=finished_at
-        )
-        if won:
-            took = finished_at - run.started_at if run.started_at else None
-            dm_ok = self._tell_requester(run, outcome, took, dm_detail)
-            self.store.audit(
-                "final_outcome",
+            run.id,
+            RunState.RUNNING,
+            RunState.FINISHED,
+            outcome=outcome,
+            finished_at=finished_at,
+            audit=dict(
+                event_name="final_outcome",
                 job_id=run.job_id,
                 run_id=run.id,
                 outcome=outcome,
@@ -510,14 +517,30 @@ class Poller:
                 final_notice_ts=run.final_notice_ts,
                 users=run.note,
                 requester_notified=dm_ok,
-            )
+            ),
+        )
+        if won:
             log.info("run %s (job %s) finished: %s", run.id, run.job_id, outcome)
         self._forget(run.id)
 
     def _tell_requester(
         self, run: Run, outcome: str, took: timedelta | None, dm_detail: tuple[str, list[dict]] | None
-    ) -> bool:
-        """DM the requester (``channel`` = their user id). Sent after the run is FINISHED, so at most once."""
+    ) -> bool | None:
+        """DM the requester once: the intent is recorded first and the DM carries metadata naming the run, so after
+        a crash or a lost answer it is looked up in the DM (``im:history``) instead of sent again. True when it is
+        out, False when Slack refused it, None when that is not known yet."""
+        if run.requester_dm in ("sent", "failed"):
+            return run.requester_dm == "sent"
+        if run.requester_dm == "sending":
+            try:
+                found = self._find_dm(run)
+            except Unanswered:
+                return None
+            if found:
+                self.store.update_run(run.id, requester_dm="sent")
+                return True
+        channel = run.requester_dm_channel or self._dm_channel(run.requester_id)
+        self.store.update_run(run.id, requester_dm="sending", requester_dm_channel=channel)
         where = permalink(self.slack, run.channel_id, run.final_notice_ts or run.root_ts)
         text, blocks = status_blocks.requester_dm(
             job_name=run.job_name or run.job_id,
@@ -532,12 +555,43 @@ class Poller:
             blocks = (blocks + dm_detail[1])[: status_blocks.MAX_BLOCKS]
         try:
             self.slack.chat_postMessage(
-                channel=run.requester_id, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+                channel=channel,
+                text=text,
+                blocks=blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+                metadata={"event_type": DM_EVENT, "event_payload": {"run_id": run.id}},
             )
-            return True
         except Exception as error:  # the channel has the outcome; a DM is a courtesy
+            if not isinstance(error, SlackApiError) or answer_lost(error):
+                log.warning("DM about run %s: no clear answer from Slack (%s); looking next tick", run.id, error)
+                return None
             log.warning("DM to %s about run %s failed: %s", run.requester_id, run.id, _slack_error(error))
+            self.store.update_run(run.id, requester_dm="failed")
             return False
+        self.store.update_run(run.id, requester_dm="sent")
+        return True
+
+    def _dm_channel(self, user_id: str) -> str:
+        """The bot's DM channel with ``user_id`` (``im:write``), where the DM can be looked up again; the user id
+        (Slack opens the DM itself, but it can't be read back) when it can't be opened."""
+        try:
+            return self.slack.conversations_open(users=user_id)["channel"]["id"]
+        except (SlackApiError, OSError) as error:
+            log.info("conversations.open for %s failed: %s", user_id, _slack_error(error))
+            return user_id
+
+    def _find_dm(self, run: Run) -> str | None:
+        channel = run.requester_dm_channel or run.requester_id
+        since = run.created_at.timestamp() - 1
+        return find_tagged(
+            lambda cursor: self.slack.conversations_history(
+                channel=channel, oldest=f"{since:.6f}", cursor=cursor, include_all_metadata=True, limit=200
+            ),
+            event_type=DM_EVENT,
+            run_id=run.id,
+            where=f"the DM to {run.requester_id}",
+        )
 
     # Slack: root message and thread posts
     def _post_root(self, run: Run, status: str, message: str, now: datetime) -> tuple[Run, str | None]:

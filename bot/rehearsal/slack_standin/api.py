@@ -79,6 +79,7 @@ _METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "chat.postMessage": ("chat:write",),
     "chat.update": ("chat:write",),
     "chat.postEphemeral": ("chat:write",),
+    "conversations.open": ("im:write",),
     "usergroups.users.list": ("usergroups:read",),
     "users.info": ("users:read",),
 }
@@ -270,6 +271,7 @@ class SlackStandIn:
             "conversations.info": self._conversations_info,
             "conversations.replies": self._conversations_replies,
             "conversations.history": self._conversations_history,
+            "conversations.open": self._conversations_open,
         }
 
     # ---------------------------------------------------------------- serving
@@ -1127,7 +1129,8 @@ class SlackStandIn:
         channel = self._channels.get(args.get("channel") or "")
         if channel is None or (channel.is_private and not channel.bot_member):
             raise SlackApiFailure("channel_not_found")
-        needed = f"{'groups' if channel.is_private else 'channels'}:{access}"
+        kind = "im" if channel.id.startswith("D") else "groups" if channel.is_private else "channels"
+        needed = f"{kind}:{access}"
         if needed not in self.scopes:
             raise SlackApiFailure("missing_scope", needed=needed, provided=",".join(sorted(self.scopes)))
         return channel
@@ -1158,6 +1161,14 @@ class SlackStandIn:
             "has_more": more,
             "response_metadata": {"next_cursor": str(offset + limit) if more else ""},
         }
+
+    def _conversations_open(self, args: dict) -> dict:
+        """The app's DM with one user (``users``), opened once and the same channel every time after."""
+        users = [u for u in str(args.get("users") or "").split(",") if u]
+        if len(users) != 1 or users[0] not in self._users:
+            raise SlackApiFailure("user_not_found")
+        channel = self._channel_for_write(users[0])
+        return {"channel": {"id": channel.id, "is_im": True}, "already_open": True}
 
     def _conversations_history(self, args: dict) -> dict:
         """Top-level messages, newest first, after ``oldest`` (a ts), with paging (simplified: no ``latest``)."""
