@@ -36,6 +36,7 @@ WORKER_THREADS = 16  # Graph calls and posting after an ack
 PROMPT_THREADS = 8  # views.open with a fresh trigger_id: never queued behind Graph
 HTTP_THREADS = 32
 APPROVAL_SWEEP_SECONDS = 60
+SETTLE_SECONDS = 5  # how soon an action Graph accepted is recorded once the database takes writes again
 STARTING_GRACE = timedelta(minutes=5)  # longer than any Graph action call with its re-read and retries
 
 
@@ -163,6 +164,15 @@ class MigrateBot:
             max_instances=1,
         )
         self.tracker.scheduler.add_job(
+            self.flow.settle_unrecorded,
+            "interval",
+            seconds=min(SETTLE_SECONDS, self.settings.poll_interval_seconds),
+            id="settle-unrecorded",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
+        self.tracker.scheduler.add_job(
             self.approvals.expire_overdue,
             "interval",
             seconds=APPROVAL_SWEEP_SECONDS,
@@ -198,8 +208,12 @@ class MigrateBot:
 
         def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
             if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-                body = json.dumps({"ok": True, "team_id": self.team_id}).encode()
-                start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+                problem = self.store.healthy()  # a bot that can't record anything is not healthy
+                body = json.dumps(
+                    {"ok": problem is None, "team_id": self.team_id, "database": problem or "ok"}
+                ).encode()
+                status = "200 OK" if problem is None else "503 Service Unavailable"
+                start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
                 return [body]
             if environ.get("PATH_INFO") == "/slack/events":
                 return slack_handler(environ, start_response)

@@ -27,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.schema import Index
 from sqlalchemy.types import TypeDecorator
@@ -225,6 +225,9 @@ _APPEND_ONLY_SQLITE = (
 )
 
 
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
 def create_db_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and its parent folder created."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
@@ -232,13 +235,13 @@ def create_db_engine(url: str) -> Engine:
         path = url.removeprefix("sqlite:///").split("?", 1)[0].removeprefix("file:")
         Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
@@ -471,6 +474,32 @@ class Store:
         """Write one row of ``bot_meta``: raises when the database cannot be written."""
         with self.session() as session:
             session.merge(Meta(key="last_write_check", value=utcnow().isoformat()))
+
+    def healthy(self, timeout: float = 2.0) -> str | None:
+        """None when the database takes a write within ``timeout`` seconds, else why not (for readiness and
+        ``/healthz``: a full disk, a lock held elsewhere, a read-only file, a server that is down)."""
+        dialect = self.engine.dialect.name
+        millis = int(timeout * 1000)
+        try:
+            with self.engine.connect() as connection:
+                try:
+                    if dialect == "sqlite":
+                        connection.exec_driver_sql(f"PRAGMA busy_timeout={millis}")
+                    elif dialect == "postgresql":
+                        connection.exec_driver_sql(f"SET LOCAL lock_timeout = {millis}")
+                        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {millis}")
+                    with Session(bind=connection) as session:
+                        session.merge(Meta(key="last_write_check", value=utcnow().isoformat()))
+                        session.flush()
+                    connection.commit()
+                finally:
+                    connection.rollback()
+                    if dialect == "sqlite":
+                        connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                        connection.commit()
+        except SQLAlchemyError as error:
+            return str(getattr(error, "orig", None) or error).splitlines()[0][:200]
+        return None
 
     # Facts about the bot itself
     def get_meta(self, key: str) -> str | None:

@@ -4,12 +4,16 @@ that refuses writes. Real HTTP to the Graph simulator and the Slack stand-in, wh
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from bot.rehearsal.sandbox import APPROVER, CHANNEL, REQUESTER
 from bot.rehearsal.simulator.seed import SEED_VALIDATE_PASSED
@@ -360,3 +364,92 @@ def test_a_crash_after_the_dm_before_finishing_writes_one_final_event_and_no_sec
     second.poll_once(run.id)
     assert_finished_once(pworld, run)
     assert pworld.store.get_run(run.id).finished_at == finished_at
+
+
+# --------------------------------------------------------------------------- 5: the database refuses writes
+
+
+class RefusedWrites:
+    """Makes the bot's database refuse every write while ``on`` (a full disk, a read-only file, a lock held for
+    longer than the busy timeout all reach the bot as this OperationalError)."""
+
+    def __init__(self, engine, reason: str = "attempt to write a readonly database") -> None:
+        self.on = False
+        self.reason = reason
+        event.listen(engine, "before_cursor_execute", self._check)
+
+    def _check(self, conn, cursor, statement, parameters, context, executemany):
+        if self.on and statement.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            raise OperationalError(statement, parameters, sqlite3.OperationalError(self.reason))
+
+
+NOT_RECORDED = "could not record"
+
+
+def test_an_approval_the_database_could_not_record_is_answered_and_nothing_starts(make_world):
+    world = make_world()
+    view = world.open_modal(JOB)
+    world.submit_modal(view, "CHG1")
+    run = world.wait_until(lambda: (r := world.run_for(JOB)) and r.root_ts and r, what="request")
+    refused = RefusedWrites(world.bot.store.engine, "database or disk is full")
+    refused.on = True
+    world.sender.block_action(CHANNEL, run.root_ts, APPROVE_ACTION, user_id=APPROVER)
+    [text] = world.wait_until(lambda: [t for t in told(world, APPROVER) if NOT_RECORDED in t], what="told")
+    assert "your approval" in text and "nothing was done" in text
+    assert world.run_for(JOB).state == RunState.PENDING and world.sim.count("POST", "/migrate") == 0
+    refused.on = False
+    world.sender.block_action(CHANNEL, run.root_ts, APPROVE_ACTION, user_id=APPROVER)  # works once it can record
+    assert running(world).approver_id == APPROVER
+
+
+def test_a_submission_the_database_could_not_record_is_answered_and_nothing_starts(world):
+    view = world.open_modal(JOB)
+    refused = RefusedWrites(world.bot.store.engine)
+    refused.on = True
+    world.submit_modal(view, "CHG1")
+    [text] = world.wait_until(lambda: [t for t in told(world, REQUESTER) if NOT_RECORDED in t], what="told")
+    assert JOB in text and "nothing was done" in text
+    assert world.bot.store.runs_for_job(JOB) == [] and world.sim.count("POST", "/migrate") == 0
+
+
+def test_healthz_and_store_healthy_reflect_a_database_that_takes_no_writes(world):
+    assert world.bot.store.healthy() is None
+    assert httpx.get(world.server.url + "/healthz").json()["database"] == "ok"
+    path = world.bot_settings.resolved_database_url.removeprefix("sqlite:///")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        assert "locked" in world.bot.store.healthy(timeout=0.2)
+        answer = httpx.get(world.server.url + "/healthz", timeout=10)
+        assert answer.status_code == 503 and answer.json()["ok"] is False and "locked" in answer.json()["database"]
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert httpx.get(world.server.url + "/healthz").status_code == 200
+
+
+def test_a_run_graph_accepted_while_the_database_refused_is_settled_when_it_takes_writes(world, monkeypatch):
+    refused = RefusedWrites(world.bot.store.engine)
+    real_migrate = world.bot.graph.migrate_job
+    accepted_at = []
+
+    def migrate_then_the_disk_fills(job_id, **kwargs):
+        result = real_migrate(job_id, **kwargs)
+        accepted_at.append(datetime.now(UTC))
+        refused.on = True
+        return result
+
+    monkeypatch.setattr(world.bot.graph, "migrate_job", migrate_then_the_disk_fills)
+    view = world.open_modal(JOB)
+    world.submit_modal(view, "CHG1")
+    [text] = world.wait_until(lambda: [t for t in told(world, REQUESTER) if "accepted" in t], what="told")
+    assert "refused to record" in text
+    assert world.run_for(JOB).state == RunState.STARTING and world.slack.messages(CHANNEL) == []
+    refused.on = False
+    writable_at = datetime.now(UTC)
+    run = world.wait_until(lambda: (r := world.run_for(JOB)).root_ts and r, timeout=5, what="settled")
+    assert run.state == RunState.RUNNING and run.started_at <= writable_at  # the time Graph accepted it
+    assert abs((run.started_at - accepted_at[0]).total_seconds()) < 1
+    assert world.sim.count("POST", "/migrate") == 1 and len(world.slack.messages(CHANNEL)) == 1
+    called = [e for e in world.bot.store.audit_events() if e.event == "migrate_called"]
+    assert len(called) == 1 and called[0].as_dict()["detail"]["outcome"] == "accepted"

@@ -237,6 +237,7 @@ def test_restart_settles_a_run_interrupted_during_migrate(world):
         lambda: (r := world.bot.store.get_run(took_effect.id)).state == RunState.RUNNING and r, what="followed"
     )
     world.wait_until(lambda: world.bot.tracker.is_following(run.id), what="poller")
+    assert run.started_at == took_effect.created_at  # when it was called, not when the restart found it
     assert any(
         "did not start" in t
         for t in ephemerals_for(world, REQUESTER) + [m.text for m in world.slack.messages("D0ALICE")]

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import (
     CredentialError,
@@ -29,7 +30,7 @@ from bot.store import JobBusy, Run, RunState, Store, utcnow
 from bot.ui import approval as approval_blocks
 from bot.ui.modal import ModalContext, words
 from bot.ui.sentences import action_refusal_text, cant_post_text, refusal_text
-from bot.workflow.flow import MigrationFlow, command_for
+from bot.workflow.flow import ActionNotRecorded, MigrationFlow, command_for
 from bot.workflow.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,18 @@ class Approvals:
         return None if decision.allowed else decision.reason
 
     def approve(self, run_id: int, user_id: str) -> Run | None:
-        """Approve: one atomic pending → starting step, re-read the job, call the run's action once."""
+        """Approve: one atomic pending → starting step, re-read the job, call the run's action once. When the
+        database refuses a write before the action, the approver is told that nothing was done."""
+        try:
+            return self._approve(run_id, user_id)
+        except ActionNotRecorded:  # Graph accepted it: the people were told, it is recorded later
+            return None
+        except SQLAlchemyError as error:
+            log.error("approval of run %s not recorded: %s", run_id, error)
+            self._tell_not_recorded(run_id, user_id, "your approval")
+            return None
+
+    def _approve(self, run_id: int, user_id: str) -> Run | None:
         run = self._pending_or_explain(run_id, user_id)
         if run is None:
             return None
@@ -211,6 +223,21 @@ class Approvals:
 
     def reject(self, run_id: int, user_id: str, note: str) -> Run | None:
         """Reject (or withdraw, by the requester): buttons go, the message shows who and why."""
+        try:
+            return self._reject(run_id, user_id, note)
+        except SQLAlchemyError as error:
+            log.error("rejection of run %s not recorded: %s", run_id, error)
+            self._tell_not_recorded(run_id, user_id, "your rejection")
+            return None
+
+    def _tell_not_recorded(self, run_id: int, user_id: str, what: str) -> None:
+        try:
+            run = self.store.get_run(run_id)
+        except SQLAlchemyError:
+            run = None
+        self.flow.tell_not_recorded(run.channel_id if run is not None else user_id, user_id, what)
+
+    def _reject(self, run_id: int, user_id: str, note: str) -> Run | None:
         run = self._pending_or_explain(run_id, user_id)
         if run is None:
             return None

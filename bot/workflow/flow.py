@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import CredentialError, GraphActionOutcomeUnknown, GraphError
 from bot.graph.client import GraphClient
@@ -49,6 +51,20 @@ class ApprovalDesk(Protocol):
     """Posts an approval request for a second person (see :mod:`bot.workflow.approvals`)."""
 
     def request(self, ctx: ModalContext, reason: str) -> None: ...
+
+
+class ActionNotRecorded(Exception):
+    """Graph accepted a run's action but the database refused to record it; the people were told and
+    :meth:`MigrationFlow.settle_unrecorded` records it once the database takes writes."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What Graph answered when it accepted a run's action, kept until it is recorded."""
+
+    job: MigrationJob
+    at: datetime
+    audit: dict
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,8 @@ class MigrationFlow:
         self.tracker = tracker
         self.approvals = approvals
         self.clock = clock
+        self._guard = threading.Lock()
+        self._unrecorded: dict[int, Accepted] = {}  # accepted by Graph, refused by the database: settle_unrecorded
 
     # /migrate <jobId>, /migrate validate <jobId>, /migrate cancel <jobId>, and the buttons that open them
     def open_confirmation(self, request: SlashRequest, job_id: str, action: str = "migrate") -> None:
@@ -194,13 +212,17 @@ class MigrationFlow:
         if not decision.allowed or user_id != ctx.user_id:
             self.tell_user(ctx.channel_id, user_id, f":no_entry: {decision.reason or 'This request is not yours.'}")
             return
-        if view_id is not None and not self.store.claim_submission(view_id, user_id):
-            log.warning("submission of view %s delivered again: ignored", view_id)
-            return
-        if ctx.action != "validate" and self.policy.require_approval and self.approvals is not None:
-            self.approvals.request(ctx, reason)
-        else:
-            self.start(ctx, reason)
+        try:
+            if view_id is not None and not self.store.claim_submission(view_id, user_id):
+                log.warning("submission of view %s delivered again: ignored", view_id)
+                return
+            if ctx.action != "validate" and self.policy.require_approval and self.approvals is not None:
+                self.approvals.request(ctx, reason)
+            else:
+                self.start(ctx, reason)
+        except SQLAlchemyError as error:
+            log.error("request for job %s not recorded: %s", ctx.job_id, error)
+            self.tell_not_recorded(ctx.channel_id, user_id, f"your request for `{escape(ctx.job_id)}`")
 
     def start(self, ctx: ModalContext, reason: str) -> Run | None:
         """Record the run, call the action once, post the root message and hand the run to the poller."""
@@ -221,6 +243,8 @@ class MigrationFlow:
         )
         try:
             return self.launch(run, actor=ctx.user_id)
+        except ActionNotRecorded:  # the person was told; settle_unrecorded records it later
+            return None
         except GraphActionOutcomeUnknown as error:
             self.keep_unsettled(run, error)
             return None
@@ -290,29 +314,83 @@ class MigrationFlow:
             )
             raise
         job = result.job
-        now = self.clock()
-        self.store.audit(
-            event,
-            job_id=run.job_id,
-            run_id=run.id,
-            actor=actor,
-            graph_request_id=result.request_id,
-            outcome="accepted",
-            confirmed_by_reread=result.confirmed_by_reread,
-            status=job.status_label,
-            parent_run_id=run.parent_run_id,
+        accepted = Accepted(
+            job=job,
+            at=self.clock(),
+            audit=dict(
+                event_name=event,
+                job_id=run.job_id,
+                run_id=run.id,
+                actor=actor,
+                graph_request_id=result.request_id,
+                outcome="accepted",
+                confirmed_by_reread=result.confirmed_by_reread,
+                status=job.status_label,
+                parent_run_id=run.parent_run_id,
+            ),
         )
-        if run.parent_run_id is not None:
-            return self._attach(run, job, now)
-        return self._run(run, job, now)
+        try:
+            return self._record_accepted(run, accepted)
+        except SQLAlchemyError as error:
+            log.error(
+                "run %s: Graph accepted the %s but the database refused the record: %s", run.id, run.action, error
+            )
+            with self._guard:
+                self._unrecorded[run.id] = accepted
+            self._tell_unrecorded(run, actor)
+            raise ActionNotRecorded(run.id) from error
 
-    def _run(self, run: Run, job: MigrationJob, now: datetime) -> Run:
-        """STARTING → RUNNING with what Graph just said, then the root message; the poller takes over."""
+    def _record_accepted(self, run: Run, accepted: Accepted) -> Run:
+        """STARTING → RUNNING (or FINISHED, an attached cancel) with the accepted event, in one transaction."""
+        if run.parent_run_id is not None:
+            return self._attach(run, accepted.job, accepted.at, audit=accepted.audit)
+        return self._run(run, accepted.job, accepted.at, audit=accepted.audit)
+
+    def settle_unrecorded(self) -> None:
+        """Record the runs whose Graph action was accepted while the database refused the record, as soon as it
+        takes writes again, with the time Graph accepted them (run every few seconds; cheap when there are none)."""
+        with self._guard:
+            waiting = list(self._unrecorded.items())
+        for run_id, accepted in waiting:
+            try:
+                run = self.store.get_run(run_id)
+                if run is not None and run.state == RunState.STARTING:
+                    self._record_accepted(run, accepted)
+                    log.info("run %s recorded after the database took writes again", run_id)
+            except SQLAlchemyError as error:
+                log.warning("run %s still can't be recorded: %s", run_id, error)
+                return
+            with self._guard:
+                self._unrecorded.pop(run_id, None)
+
+    def _tell_unrecorded(self, run: Run, actor: str) -> None:
+        noun = blocks.words(run.action).noun.lower()
+        text = (
+            f":warning: Microsoft Graph accepted the {noun} of `{escape(run.job_id)}`, but the bot's database refused "
+            "to record it. I'll record it and post its status in the channel as soon as the database takes writes "
+            "again; the bot's operator can check with `migrate-bot check`."
+        )
+        for person in dict.fromkeys((run.requester_id, actor)):
+            self.tell_user(run.channel_id, person, text)
+
+    def tell_not_recorded(self, channel_id: str, user_id: str, what: str) -> None:
+        """Tell ``user_id`` that ``what`` could not be recorded (the database refused the write): nothing was done."""
+        self.tell_user(
+            channel_id,
+            user_id,
+            f":warning: I could not record {what}: the bot's database refused the write, so nothing was done. "
+            "Try again in a few minutes; if it keeps failing, tell the bot's operator (`migrate-bot check`).",
+        )
+
+    def _run(self, run: Run, job: MigrationJob, now: datetime, *, audit: dict | None = None) -> Run:
+        """STARTING → RUNNING with what Graph just said (and ``audit``, in the same transaction), then the root
+        message; the poller takes over."""
         self.tracker.follow(run.id)  # before RUNNING: the poller's first look waits until the root is posted
         if not self.store.transition(
             run.id,
             RunState.STARTING,
             RunState.RUNNING,
+            audit=audit,
             job_name=job.name,
             started_at=now,
             last_status=job.status_label,
@@ -325,7 +403,7 @@ class MigrationFlow:
             return self.store.get_run(run.id) or run  # settled elsewhere meanwhile
         return self._post_root(self.store.get_run(run.id) or run, job, now)
 
-    def _attach(self, run: Run, job: MigrationJob, now: datetime) -> Run:
+    def _attach(self, run: Run, job: MigrationJob, now: datetime, *, audit: dict | None = None) -> Run:
         """Graph accepted a cancel of a job that ``run``'s parent follows: say so in the parent's thread (the
         approval request there becomes the notice) and finish the cancel run. The parent's poller follows the
         job to ``cancelled`` and posts the one final notice."""
@@ -357,6 +435,7 @@ class MigrationFlow:
             run.id,
             RunState.STARTING,
             RunState.FINISHED,
+            audit=audit,
             job_name=job.name,
             started_at=now,
             finished_at=now,
@@ -381,12 +460,16 @@ class MigrationFlow:
                 continue
             event = f"{run.action}_reconciled"
             if self._took_effect(run, job):
-                now = self.clock()
-                self.store.audit(event, job_id=run.job_id, run_id=run.id, outcome="running", status=job.status_label)
+                # The action was called right after the request was decided (or made): that is when it started,
+                # not now, however long the bot was down.
+                started = run.decided_at or run.created_at
+                audit = dict(
+                    event_name=event, job_id=run.job_id, run_id=run.id, outcome="running", status=job.status_label
+                )
                 if run.parent_run_id is not None:
-                    self._attach(run, job, now)
+                    self._attach(run, job, started, audit=audit)
                     continue
-                self._run(run, job, now)
+                self._run(run, job, started, audit=audit)
             else:
                 noun = blocks.words(run.action).noun.lower()
                 if not self.store.transition(
