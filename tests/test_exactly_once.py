@@ -22,6 +22,7 @@ from bot.store import RunState, Store
 from bot.ui.approval import APPROVE_ACTION
 from bot.ui.modal import ModalContext
 from bot.workflow.approvals import UNPOSTED_REQUEST_GRACE
+from bot.workflow.poller import FINAL_EVENT
 from tests.test_poller import CHANNEL as POLLER_CHANNEL
 from tests.test_poller import REQUESTER as POLLER_REQUESTER
 from tests.test_poller import TO_CUTOVER, TO_END, TO_IN_PROGRESS, Crash
@@ -79,6 +80,23 @@ def test_root_post_whose_connection_dropped_after_slack_applied_it_is_posted_onc
     roots = world.slack.messages(CHANNEL)
     assert len(roots) == 1 and roots[0].ts == run.root_ts
     assert len(world.slack.calls_to("chat.postMessage")) == 1  # never resent
+
+
+def test_a_final_notice_whose_connection_dropped_after_slack_applied_it_is_broadcast_once(world):
+    job_id = world.sim.create_job(
+        "wave9", status="validatePassed", users=3, completed_after=world.sim.clock.now() + timedelta(minutes=5)
+    )
+    run = world.bot.flow.start(context(world, job_id), "CHG1")
+    world.slack.drop_next("chat.postMessage", applied=True)
+    world.sim.clock.advance(TO_IN_PROGRESS + TO_CUTOVER + TO_END)  # the job ends: the next post is the notice
+    world.bot.tracker.poll_once(run.id)
+    world.bot.tracker.poll_once(run.id)
+    world.wait_until(lambda: world.run_for(job_id).state == RunState.FINISHED, what="finished")
+    finals = [
+        m for m in world.slack.thread(CHANNEL, run.root_ts) if (m.metadata or {}).get("event_type") == FINAL_EVENT
+    ]
+    assert len(finals) == 1 and finals[0].reply_broadcast
+    assert world.run_for(job_id).final_notice_ts == finals[0].ts
 
 
 def test_views_open_whose_connection_dropped_is_not_resent_and_the_modal_still_fills(world):
