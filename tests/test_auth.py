@@ -329,6 +329,14 @@ def test_wrong_key_fails_closed_and_leaves_the_file_alone(settings, authority, s
     assert AdminCredential(settings()).token() in authority.secrets()  # the right key still works
 
 
+def test_a_missing_cache_file_is_named_without_its_host_path(settings, authority, state_dir):
+    login(settings)
+    (state_dir / "token-cache.bin").unlink()
+    status = AdminCredential(settings()).status()
+    assert not status.ok and "token cache file is missing" in status.problem  # shown by /migrate whoami
+    assert str(state_dir) not in status.problem
+
+
 def test_a_plaintext_cache_file_is_refused(settings, authority, state_dir):
     state_dir.mkdir(mode=0o700)
     (state_dir / "token-cache.bin").write_text('{"RefreshToken": {}}')

@@ -298,9 +298,7 @@ class AdminCredential(MsalCredential):
         except CacheUnreadable as error:
             return replace(base, problem=str(cache_unreadable_error(error)))
         except OSError:
-            return replace(
-                base, signed_in=False, problem=f"token cache {self.cache_path} is missing: run migrate-bot login"
-            )
+            return replace(base, signed_in=False, problem="the token cache file is missing: run migrate-bot login")
         mine = [
             entry
             for entry in (state.get("RefreshToken") or {}).values()

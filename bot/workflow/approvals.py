@@ -372,8 +372,8 @@ class Approvals:
         )
         try:
             self.slack.chat_update(channel=run.channel_id, ts=run.root_ts, text=text, blocks=blocks)
-        except SlackApiError as error:
-            log.warning("updating approval message of run %s failed: %s", run.id, error.response.get("error"))
+        except (SlackApiError, OSError) as error:
+            log.warning("updating approval message of run %s failed: %s", run.id, slack_error(error))
 
     def _finish_unstarted(self, run: Run, approver_id: str, headline: str, next_step: str) -> None:
         self.store.transition(run.id, RunState.STARTING, RunState.NOT_STARTED, finished_at=self.clock(), note=headline)
@@ -415,7 +415,7 @@ class Approvals:
                 },
             )
             self.slack.chat_update(channel=run.channel_id, ts=run.root_ts, text=text, blocks=blocks)
-        except (GraphError, CredentialError, SlackApiError):
+        except (GraphError, CredentialError, SlackApiError, OSError):
             # The buttons can't be restored: close the request rather than leave it pending and unclickable.
             if not self.store.transition(run.id, RunState.PENDING, RunState.NOT_STARTED, finished_at=self.clock()):
                 return  # another approver took it meanwhile: their message stands

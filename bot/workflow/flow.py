@@ -428,8 +428,8 @@ class MigrationFlow:
                 fields["root_ts"] = posted["ts"]
             else:
                 self.tell_user(run.channel_id, run.requester_id, text)
-        except SlackApiError as error:
-            log.warning("cancel notice for run %s failed: %s", run.id, error.response.get("error"))
+        except (SlackApiError, OSError) as error:
+            log.warning("cancel notice for run %s failed: %s", run.id, slack_error(error))
             self.tell_user(run.channel_id, run.requester_id, text)
         self.store.transition(
             run.id,
