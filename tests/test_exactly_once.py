@@ -99,6 +99,18 @@ def test_a_final_notice_whose_connection_dropped_after_slack_applied_it_is_broad
     assert world.run_for(job_id).final_notice_ts == finals[0].ts
 
 
+@pytest.mark.parametrize("method", ["conversations.history", "chat.update"])
+def test_calls_that_change_nothing_are_still_resent_after_a_dropped_connection(world, method):
+    posted = world.bot.slack.chat_postMessage(channel=CHANNEL, text="x")
+    world.slack.drop_next(method, applied=True)
+    if method == "chat.update":
+        world.bot.slack.chat_update(channel=CHANNEL, ts=posted["ts"], text="y")
+        assert world.slack.message(CHANNEL, posted["ts"]).text == "y"
+    else:
+        assert world.bot.slack.conversations_history(channel=CHANNEL)["messages"]
+    assert [c.error for c in world.slack.calls_to(method)] == ["connection_dropped", None]
+
+
 def test_views_open_whose_connection_dropped_is_not_resent_and_the_modal_still_fills(world):
     world.slack.drop_next("views.open", applied=True)
     sent = world.sender.slash_command(JOB, user_id=REQUESTER, channel_id=CHANNEL)

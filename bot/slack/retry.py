@@ -12,7 +12,8 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-#: Reads, and edits that leave the same result when applied twice.
+#: Reads, and edits that leave the same result when applied twice (``views.update`` with a hash answers
+#: ``hash_conflict`` the second time: the view already shows it).
 RESENDABLE_METHODS = frozenset(
     {
         "auth.test",
@@ -23,6 +24,7 @@ RESENDABLE_METHODS = frozenset(
         "conversations.replies",
         "usergroups.users.list",
         "users.info",
+        "views.update",
     }
 )
 
