@@ -421,6 +421,30 @@ def test_fail_next_with_a_slack_error_answers_http_200(standin, client):
     assert [c.http_status for c in standin.calls_to("usergroups.users.list")] == [200, 200, 200]
 
 
+@pytest.mark.parametrize("applied", [True, False])
+def test_drop_next_closes_the_connection_without_an_answer(standin, applied):
+    client = WebClient(token=standin.bot_token, base_url=standin.api_url, retry_handlers=[])  # no resend
+    standin.drop_next("chat.postMessage", applied=applied)
+    with pytest.raises(OSError):
+        client.chat_postMessage(channel="CMIG", text="maybe")
+    assert [m.text for m in standin.messages("CMIG")] == (["maybe"] if applied else [])
+    assert [c.error for c in standin.calls_to("chat.postMessage")] == ["connection_dropped"]
+    assert client.chat_postMessage(channel="CMIG", text="next")["ok"]  # only the next call
+
+
+def test_hold_next_applies_and_answers_only_when_released(standin, client):
+    hold = standin.hold_next("chat.postMessage")
+    answers: list = []
+    sender = threading.Thread(target=lambda: answers.append(client.chat_postMessage(channel="CMIG", text="slow")))
+    sender.start()
+    assert hold.arrived.wait(5)
+    assert standin.messages("CMIG") == [] and answers == []  # in flight: not applied, not answered
+    assert client.chat_postMessage(channel="CMIG", text="other")["ok"]  # other calls go on meanwhile
+    hold.release()
+    sender.join(5)
+    assert answers[0]["ok"] and [m.text for m in standin.messages("CMIG")] == ["other", "slow"]
+
+
 def test_optional_per_channel_post_limiter():
     clock = FakeClock()
     with SlackStandIn(clock=clock) as slack:

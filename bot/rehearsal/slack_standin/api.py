@@ -15,6 +15,9 @@ Simplifications (on purpose):
   ``socket_mode.py``); without one, with a URL nobody listens on.
 * One workspace, one bot token and one app-level token; no OAuth, no user tokens, no Enterprise Grid.
 * Channel membership is a per-channel ``bot_member`` flag; users are not tracked as members.
+* Lost answers are scripted: :meth:`SlackStandIn.fail_next` (an error or 5xx, optionally after applying the
+  call), :meth:`SlackStandIn.drop_next` (no answer: the connection closes, optionally after applying) and
+  :meth:`SlackStandIn.hold_next` (a slow answer, applied and answered when the test releases it).
 * Rate limits are scripted (:meth:`SlackStandIn.fail_next`); the per-channel ``chat.postMessage``
   limiter (about 1/s with a small burst) is **off** unless :meth:`enable_post_rate_limit` is called.
 * ``thread_ts`` must name an existing top-level message (real Slack may accept an unknown ``ts``
