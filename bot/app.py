@@ -23,6 +23,7 @@ from bot.credential.health import CredentialHealth
 from bot.graph.client import GraphClient
 from bot.httpserver import WSGIServer
 from bot.store import Store, utcnow
+from bot.workflow.access import Checkpoint
 from bot.workflow.approvals import Approvals
 from bot.workflow.flow import MigrationFlow
 from bot.workflow.policy import Policy, UsergroupMembers
@@ -66,6 +67,7 @@ class MigrateBot:
         identity = self.slack.auth_test()
         self.team_id: str | None = identity.get("team_id")
         self.bot_user_id: str | None = identity.get("user_id")
+        self.enterprise_id: str | None = identity.get("enterprise_id")
         self.store = Store.from_url(settings.resolved_database_url)
         if tokens is None and settings.graph_static_token is not None:
             tokens = StaticToken(settings.graph_static_token.get_secret_value())
@@ -118,7 +120,14 @@ class MigrateBot:
             clock=clock,
         )
         self.flow.approvals = self.approvals
-        self.reports = Reports(graph=self.graph, slack=self.slack, store=self.store, policy=self.policy, clock=clock)
+        self.reports = Reports(graph=self.graph, slack=self.slack, store=self.store, clock=clock)
+        self.checkpoint = Checkpoint(
+            policy=self.policy,
+            store=self.store,
+            slack=self.slack,
+            team_id=self.team_id,
+            enterprise_id=self.enterprise_id,
+        )
         self.app = App(
             client=self.slack,
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
@@ -127,14 +136,12 @@ class MigrateBot:
             # Bolt's executor hop and its 10 ms ack polling loop.
             process_before_response=True,
         )
-        self.whoami = Whoami(
-            health=self.health, policy=self.policy, slack=self.slack, graph_base_url=settings.graph_base_url
-        )
+        self.whoami = Whoami(health=self.health, slack=self.slack, graph_base_url=settings.graph_base_url)
         register(
             self.app,
             flow=self.flow,
             approvals=self.approvals,
-            policy=self.policy,
+            checkpoint=self.checkpoint,
             workers=self.workers,
             prompt=self.prompt,
             reports=self.reports,

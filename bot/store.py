@@ -271,10 +271,17 @@ def _upgrade_indexes(connection: Any) -> None:
         index.create(connection, checkfirst=True)
 
 
+#: Audit events of the authorization checkpoint (:mod:`bot.workflow.access`): one per request to act.
+ACCESS_GRANTED = "access_granted"
+ACCESS_REFUSED = "access_refused"
+ACCESS_EVENTS = (ACCESS_GRANTED, ACCESS_REFUSED)
+
+
 @dataclass
 class AuditQuery:
     job_id: str | None = None
     since: datetime | None = None
+    access: bool = False  # include the checkpoint's decisions (one per click or command)
 
 
 class Store:
@@ -413,6 +420,8 @@ class Store:
             statement = statement.where(AuditEvent.job_id == query.job_id)
         if query.since:
             statement = statement.where(AuditEvent.at >= query.since)
+        if not query.access:
+            statement = statement.where(AuditEvent.event.not_in(ACCESS_EVENTS))
         with self.session() as session:
             return list(session.scalars(statement))
 

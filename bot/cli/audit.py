@@ -46,5 +46,9 @@ def audit_command(args: Any, settings: Settings, out: TextIO | None = None) -> i
             raise UsageError(f"--job: {error}") from None
     since = parse_since(args.since) if args.since else None
     store = Store.from_url(settings.resolved_database_url)
-    write_events(store.audit_events(AuditQuery(job_id=job_id, since=since)), args.format, out or sys.stdout)
+    write_events(
+        store.audit_events(AuditQuery(job_id=job_id, since=since, access=getattr(args, "access", False))),
+        args.format,
+        out or sys.stdout,
+    )
     return 0

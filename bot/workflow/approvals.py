@@ -125,28 +125,11 @@ class Approvals:
         )
         return run
 
-    # Decide
-    def may_decide(self, run_id: int, user_id: str) -> str | None:
-        """None when ``user_id`` may approve or reject the request now, else why not (cheap, cached)."""
-        run = self.store.get_run(run_id)
-        if run is None:
-            return "This request no longer exists."
-        if run.state != RunState.PENDING:
-            return self._decided_text(run)
-        if user_id == run.requester_id:
-            return None if self.policy.allow_self_approval else "withdraw"
-        decision = self.policy.may_approve(user_id, run.requester_id)
-        return None if decision.allowed else decision.reason
-
+    # Decide (who may is the checkpoint's business: bot.workflow.access)
     def approve(self, run_id: int, user_id: str) -> Run | None:
         """Approve: one atomic pending → starting step, re-read the job, call the run's action once."""
         run = self._pending_or_explain(run_id, user_id)
         if run is None:
-            return None
-        decision = self.policy.may_approve(user_id, run.requester_id)
-        if not decision.allowed:
-            self.store.audit("approval_refused", job_id=run.job_id, run_id=run.id, actor=user_id, why=decision.reason)
-            self.flow.tell_user(run.channel_id, user_id, f":no_entry: {decision.reason}")
             return None
         now = self.clock()
         if not self.store.transition(run.id, RunState.PENDING, RunState.STARTING, approver_id=user_id, decided_at=now):
@@ -184,9 +167,10 @@ class Approvals:
             return None
 
     def open_reject(self, run_id: int, user_id: str, trigger_id: str, channel_id: str, message_ts: str) -> None:
-        """Open the small "why?" modal when ``user_id`` may reject (approvers, or the requester to withdraw)."""
-        why_not = self.may_decide(run_id, user_id)
-        if why_not not in (None, "withdraw"):
+        """Open the small "why?" modal while the request is still pending."""
+        run = self.store.get_run(run_id)
+        if run is None or run.state != RunState.PENDING:
+            why_not = self._decided_text(run) if run is not None else "This request no longer exists."
             self.flow.tell_user(channel_id, user_id, f":no_entry: {why_not}")
             return
         view = approval_blocks.reject_modal(run_id=run_id, channel_id=channel_id, message_ts=message_ts)
@@ -204,11 +188,6 @@ class Approvals:
         """Reject (or withdraw, by the requester): buttons go, the message shows who and why."""
         run = self._pending_or_explain(run_id, user_id)
         if run is None:
-            return None
-        why_not = self.may_decide(run_id, user_id)
-        if why_not not in (None, "withdraw"):
-            self.store.audit("rejection_refused", job_id=run.job_id, run_id=run.id, actor=user_id, why=why_not)
-            self.flow.tell_user(run.channel_id, user_id, f":no_entry: {why_not}")
             return None
         if not self.store.transition(
             run.id,

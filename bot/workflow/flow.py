@@ -83,12 +83,8 @@ class MigrationFlow:
 
     # /migrate <jobId>, /migrate validate <jobId>, /migrate cancel <jobId>, and the buttons that open them
     def open_confirmation(self, request: SlashRequest, job_id: str, action: str = "migrate") -> None:
-        """Right after the ack: authorize, open the loading modal while the trigger is fresh, fetch in the
-        background and update the modal with the live job and the verdict for ``action``."""
-        decision = self.policy.may_migrate(request.user_id)
-        if not decision.allowed:
-            self._tell(request, f":no_entry: {decision.reason}")
-            return
+        """Right after the ack (and the checkpoint): open the loading modal while the trigger is fresh, fetch in
+        the background and update the modal with the live job and the verdict for ``action``."""
         busy = self.blocking_run(job_id, action)
         if busy is not None:
             self._tell(request, self.busy_text(busy))
@@ -110,14 +106,9 @@ class MigrationFlow:
     def switch_confirmation(self, ctx: ModalContext, user_id: str, view_id: str, view_hash: str | None) -> None:
         """A button inside an open confirmation modal (e.g. "Validate this job"): turn that modal into the
         confirmation of ``ctx.action`` in place (no new trigger needed), loading first, then the live job."""
-        decision = self.policy.may_migrate(user_id)
-        busy = self.blocking_run(ctx.job_id, ctx.action) if decision.allowed else None
-        if not decision.allowed or busy is not None:
-            self.tell_user(
-                ctx.channel_id,
-                user_id,
-                f":no_entry: {decision.reason}" if not decision.allowed else self.busy_text(busy),
-            )
+        busy = self.blocking_run(ctx.job_id, ctx.action)
+        if busy is not None:
+            self.tell_user(ctx.channel_id, user_id, self.busy_text(busy))
             return
         try:
             updated = self.slack.views_update(view_id=view_id, hash=view_hash, view=blocks.loading_modal(ctx))
@@ -160,13 +151,8 @@ class MigrationFlow:
 
     # Modal submitted
     def confirm(self, ctx: ModalContext, user_id: str, reason: str) -> None:
-        """After the submission's ack: re-check authorization, then request approval or start now. Validation
-        moves no data: it never needs approval."""
-        place = self.policy.check_place(ctx.team_id, ctx.channel_id)
-        decision = self.policy.may_migrate(user_id) if place.allowed else place
-        if not decision.allowed or user_id != ctx.user_id:
-            self.tell_user(ctx.channel_id, user_id, f":no_entry: {decision.reason or 'This request is not yours.'}")
-            return
+        """After the submission's ack and the checkpoint: request approval or start now. Validation moves no
+        data: it never needs approval."""
         if ctx.action != "validate" and self.policy.require_approval and self.approvals is not None:
             self.approvals.request(ctx, reason)
         else:
