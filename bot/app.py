@@ -10,23 +10,24 @@ from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
-from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-)
 
 from bot.config import Settings
-from bot.credential.base import StaticToken, TokenSource
-from bot.credential.factory import build_credential
+from bot.credential.base import TokenSource
 from bot.credential.health import CredentialHealth
-from bot.graph.client import GraphClient
+from bot.factories import (
+    build_graph,
+    build_policy,
+    build_poll_pool,
+    build_scheduler,
+    build_slack_client,
+    build_store,
+    build_tokens,
+)
 from bot.httpserver import WSGIServer
-from bot.store import Store, utcnow
+from bot.store import utcnow
 from bot.workflow.access import Checkpoint
 from bot.workflow.approvals import Approvals
 from bot.workflow.flow import MigrationFlow
-from bot.workflow.policy import Policy, UsergroupMembers
 from bot.workflow.poller import Poller
 from bot.workflow.reports import Reports
 from bot.workflow.whoami import Whoami
@@ -42,20 +43,6 @@ APPROVAL_SWEEP_SECONDS = 60
 STARTING_GRACE = timedelta(minutes=5)  # longer than any Graph action call with its re-read and retries
 
 
-def build_slack_client(settings: Settings) -> WebClient:
-    """The Web API client: ``SLACK_API_URL``, waits out 429s and retries dropped connections.
-
-    No retry on 5xx: a retried ``chat.postMessage`` could post twice.
-    """
-    assert settings.slack_bot_token is not None
-    return WebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        timeout=15,
-        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=5), ConnectionErrorRetryHandler(max_retry_count=2)],
-    )
-
-
 class MigrateBot:
     """Everything the bot runs, built from settings. ``tokens`` overrides the admin credential (simulator)."""
 
@@ -68,30 +55,17 @@ class MigrateBot:
         self.team_id: str | None = identity.get("team_id")
         self.bot_user_id: str | None = identity.get("user_id")
         self.enterprise_id: str | None = identity.get("enterprise_id")
-        self.store = Store.from_url(settings.resolved_database_url)
-        if tokens is None and settings.graph_static_token is not None:
-            tokens = StaticToken(settings.graph_static_token.get_secret_value())
-        if tokens is None:
-            tokens = build_credential(settings)
-        self.tokens = tokens
+        self.store = build_store(settings)
+        self.tokens = tokens if tokens is not None else build_tokens(settings)
         # GraphClient gets the wrapped source: credential failures alert OPS_CHANNEL once per episode
         self.health = CredentialHealth(
-            tokens, slack=self.slack, store=self.store, channel=settings.ops_channel, clock=clock
+            self.tokens, slack=self.slack, store=self.store, channel=settings.ops_channel, clock=clock
         )
-        self.graph = GraphClient(settings.graph_base_url, self.health)
+        self.graph = build_graph(settings, self.health)
         self.workers = Workers(WORKER_THREADS, "work")
         self.prompt = Workers(PROMPT_THREADS, "prompt")
-        self.policy = Policy(
-            groups=UsergroupMembers(self.slack),
-            team_id=self.team_id,
-            allowed_users=frozenset(settings.allowed_slack_users),
-            migrators_group=settings.migrators_usergroup,
-            allowed_channels=frozenset(settings.allowed_channels),
-            require_approval=settings.require_approval,
-            approvers=frozenset(settings.approvers),
-            approvers_group=settings.approvers_usergroup,
-            allow_self_approval=settings.allow_self_approval,
-        )
+        self.policy = build_policy(settings, self.slack, self.team_id)
+        self.scheduler = build_scheduler()  # the poller's sweep and every periodic job below
         self.tracker = Poller(
             self.store,
             self.graph,
@@ -100,6 +74,8 @@ class MigrateBot:
             stale_after=timedelta(hours=settings.stale_after_hours),
             admin_mention=settings.admin_mention,
             clock=clock,
+            scheduler=self.scheduler,
+            pool=build_poll_pool(),
         )
         self.flow = MigrationFlow(
             graph=self.graph,
@@ -119,7 +95,6 @@ class MigrateBot:
             ttl=timedelta(hours=settings.approval_ttl_hours),
             clock=clock,
         )
-        self.flow.approvals = self.approvals
         self.reports = Reports(graph=self.graph, slack=self.slack, store=self.store, clock=clock)
         self.checkpoint = Checkpoint(
             policy=self.policy,
@@ -158,7 +133,7 @@ class MigrateBot:
         )
         started = self.flow.clock()
         self.workers.submit(self.flow.reconcile_interrupted, started_before=started)
-        self.tracker.scheduler.add_job(
+        self.scheduler.add_job(
             self._reconcile_unsettled,
             "interval",
             seconds=APPROVAL_SWEEP_SECONDS,
@@ -167,7 +142,7 @@ class MigrateBot:
             coalesce=True,
             max_instances=1,
         )
-        self.tracker.scheduler.add_job(
+        self.scheduler.add_job(
             self.approvals.expire_overdue,
             "interval",
             seconds=APPROVAL_SWEEP_SECONDS,
@@ -176,14 +151,15 @@ class MigrateBot:
             coalesce=True,
             max_instances=1,
         )
-        self.health.schedule(self.tracker.scheduler)  # daily silent refresh of the admin credential
+        self.health.schedule(self.scheduler)  # daily silent refresh of the admin credential
 
     def _reconcile_unsettled(self) -> None:
         """Runs whose Graph action had an unclear outcome: settle them once no live call can still be running."""
         self.flow.reconcile_interrupted(started_before=self.flow.clock() - STARTING_GRACE)
 
     def close(self) -> None:
-        """Stop polling and background work, then close the Graph and credential HTTP clients."""
+        """Stop polling and background work (the poller stops the scheduler and its pool), then close the Graph
+        and credential HTTP clients."""
         self.tracker.shutdown()
         self.prompt.shutdown(wait=False)
         self.workers.shutdown(wait=False)

@@ -50,5 +50,5 @@ def register(
     commands.register(
         app, flow=flow, checkpoint=checkpoint, reports=reports, whoami=whoami, workers=workers, prompt=prompt
     )
-    views.register(app, flow=flow, approvals=approvals, checkpoint=checkpoint, workers=workers)
+    views.register(app, approvals=approvals, checkpoint=checkpoint, workers=workers)
     actions.register(app, flow=flow, approvals=approvals, checkpoint=checkpoint, workers=workers, prompt=prompt)

@@ -18,7 +18,6 @@ from bot.ui.modal import (
 )
 from bot.workflow.access import Act, Checkpoint
 from bot.workflow.approvals import Approvals
-from bot.workflow.flow import MigrationFlow
 from bot.workflow.workers import Workers
 from handlers.payloads import interaction_ask, metadata, modal_context, run_id, text
 
@@ -28,7 +27,7 @@ def _value(view: dict, block_id: str, action_id: str) -> str:
     return (((values.get(block_id) or {}).get(action_id) or {}).get("value") or "").strip()
 
 
-def register(app: App, *, flow: MigrationFlow, approvals: Approvals, checkpoint: Checkpoint, workers: Workers) -> None:
+def register(app: App, *, approvals: Approvals, checkpoint: Checkpoint, workers: Workers) -> None:
     def confirm(ack: Ack, body: dict, view: dict) -> None:
         reason = _value(view, REASON_BLOCK, REASON_ACTION)
         ctx = modal_context(view)
@@ -37,7 +36,7 @@ def register(app: App, *, flow: MigrationFlow, approvals: Approvals, checkpoint:
             ack(response_action="errors", errors={REASON_BLOCK: "Give a reason or a change ticket."})
             return
         ack()
-        workers.submit(checkpoint.guard, ask, lambda: flow.confirm(ctx, ask.who, reason))
+        workers.submit(checkpoint.guard, ask, lambda: approvals.confirm(ctx, reason))
 
     def reject_reason(ack: Ack, body: dict, view: dict) -> None:
         meta = metadata(view)

@@ -19,6 +19,7 @@ from sqlalchemy import event
 
 from bot.credential.base import StaticToken
 from bot.errors import CredentialError
+from bot.factories import build_poll_pool
 from bot.graph.client import GraphClient
 from bot.rehearsal.simulator import GraphSimulator, SimClock
 from bot.rehearsal.slack_standin import SlackStandIn
@@ -113,6 +114,7 @@ class World:
             admin_mention=ADMINS,
             clock=self.clock,
             scheduler=scheduler,
+            pool=build_poll_pool(),
         )
         self.pollers.append(poller)
         return poller

@@ -58,6 +58,14 @@ class Approvals:
         self.ttl = ttl
         self.clock = clock
 
+    # Modal submitted
+    def confirm(self, ctx: ModalContext, reason: str) -> Run | None:
+        """After the submission's ack and the checkpoint: request approval (``REQUIRE_APPROVAL``) or start now.
+        Validation moves no data: it never needs approval (:meth:`request` starts it)."""
+        if self.policy.require_approval:
+            return self.request(ctx, reason)
+        return self.flow.start(ctx, reason)
+
     # Request
     def request(self, ctx: ModalContext, reason: str) -> Run | None:
         """Record a pending request and post it with Approve / Reject buttons, mentioning the approvers. A cancel

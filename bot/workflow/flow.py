@@ -4,7 +4,8 @@ One flow for the three actions on a job (``ModalContext.action`` / ``Run.action`
 ``cancel``. Validation moves no data, so it never asks for approval; migrate and cancel follow ``REQUIRE_APPROVAL``.
 A cancel of a job the bot already follows is attached to that run (see :class:`bot.store.Run`).
 
-Knows nothing of Bolt: listeners in ``handlers/`` parse and ack, then call these methods.
+Knows nothing of Bolt: listeners in ``handlers/`` parse and ack, then call these methods. A submitted modal goes
+to :meth:`bot.workflow.approvals.Approvals.confirm`, which asks for approval or calls :meth:`MigrationFlow.start`.
 """
 
 from __future__ import annotations
@@ -40,12 +41,6 @@ class RunTracker(Protocol):
     def follow(self, run_id: int) -> None: ...
 
 
-class ApprovalDesk(Protocol):
-    """Posts an approval request for a second person (see :mod:`bot.workflow.approvals`)."""
-
-    def request(self, ctx: ModalContext, reason: str) -> None: ...
-
-
 @dataclass(frozen=True)
 class SlashRequest:
     """The parts of a slash command the workflow needs (ids come from the verified payload)."""
@@ -69,7 +64,6 @@ class MigrationFlow:
         policy: Policy,
         work: Executor,
         tracker: RunTracker,
-        approvals: ApprovalDesk | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.graph = graph
@@ -78,7 +72,6 @@ class MigrationFlow:
         self.policy = policy
         self.work = work
         self.tracker = tracker
-        self.approvals = approvals
         self.clock = clock
 
     # /migrate <jobId>, /migrate validate <jobId>, /migrate cancel <jobId>, and the buttons that open them
@@ -148,15 +141,6 @@ class MigrationFlow:
         except (GraphError, CredentialError) as error:
             log.info("counting users of %s failed: %s", job.id, error)
             return None
-
-    # Modal submitted
-    def confirm(self, ctx: ModalContext, user_id: str, reason: str) -> None:
-        """After the submission's ack and the checkpoint: request approval or start now. Validation moves no
-        data: it never needs approval."""
-        if ctx.action != "validate" and self.policy.require_approval and self.approvals is not None:
-            self.approvals.request(ctx, reason)
-        else:
-            self.start(ctx, reason)
 
     def start(self, ctx: ModalContext, reason: str) -> Run | None:
         """Record the run, call the action once, post the root message and hand the run to the poller."""

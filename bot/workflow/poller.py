@@ -27,13 +27,13 @@ import math
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent import futures
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -105,6 +105,23 @@ _END_OF_ACTION = {
 }
 
 
+class RunLock:
+    """One run's poll lock. Unlike ``threading.Lock`` it can be weakly referenced, so the poller's table of
+    locks holds only those in use (it would otherwise grow by one per run, forever)."""
+
+    __slots__ = ("_lock", "__weakref__")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> RunLock:
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
 class JobSource(Protocol):
     """What the poller needs from :class:`bot.graph.client.GraphClient`."""
 
@@ -119,8 +136,9 @@ class Poller:
     ``interval``: seconds between polls of one run (``POLL_INTERVAL_SECONDS``); ``stale_after``: how long
     without any change of ``lastUpdatedDateTime`` before one warning (``STALE_AFTER_HOURS``);
     ``admin_mention``: ``ADMIN_MENTION`` (a user group id ``S…`` or comma-separated user ids);
-    ``clock``: now, for elapsed times and staleness; ``scheduler``: an APScheduler 3 scheduler (a
-    ``BackgroundScheduler`` in UTC is made when None; one already started, e.g. paused, is used as is).
+    ``clock``: now, for elapsed times and staleness; ``scheduler``: an APScheduler 3 scheduler (started here
+    unless already running, e.g. paused); ``pool``: the threads a sweep polls on (``POLL_THREADS`` of them).
+    Both come from the composition root (:mod:`bot.factories`); :meth:`shutdown` stops them.
     """
 
     def __init__(
@@ -133,7 +151,8 @@ class Poller:
         stale_after: timedelta,
         admin_mention: str | None = None,
         clock: Callable[[], datetime] = utcnow,
-        scheduler: BackgroundScheduler | None = None,
+        scheduler: BaseScheduler,
+        pool: futures.Executor,
         warn_after_failures: int = WARN_AFTER_FAILURES,
         max_skipped_ticks: int = MAX_SKIPPED_TICKS,
         max_failed_users: int = status_blocks.FAILED_USERS_SHOWN,
@@ -150,19 +169,15 @@ class Poller:
         self.warn_after_failures = warn_after_failures
         self.max_skipped_ticks = max_skipped_ticks
         self.max_failed_users = max_failed_users
-        self.scheduler = scheduler or BackgroundScheduler(
-            timezone=UTC,
-            executors={"default": ThreadPoolExecutor(4)},
-            job_defaults={"coalesce": True, "max_instances": 1},
-        )
+        self.scheduler = scheduler
         # In memory only, and harmless to lose: recomputed or reset on restart.
         self._guard = threading.Lock()
-        self._locks: dict[int, threading.Lock] = {}
+        self._locks: weakref.WeakValueDictionary[int, RunLock] = weakref.WeakValueDictionary()  # held ones only
         self._skip: dict[int, int] = {}  # ticks to skip (backoff after Graph failures)
         self._resumed: set[int] = set()  # runs picked up at start whose first change sums up the downtime
         self._root_stale: set[int] = set()  # runs whose root card update failed: retry on the next tick
         self._not_before: dict[int, float] = {}  # runs that just started: first poll one interval later
-        self._pool = futures.ThreadPoolExecutor(POLL_THREADS, thread_name_prefix="poll")
+        self._pool = pool
 
     # RunTracker
     def follow(self, run_id: int) -> None:
@@ -226,9 +241,13 @@ class Poller:
             self._resumed.discard(run_id)
             self._root_stale.discard(run_id)
 
-    def _lock(self, run_id: int) -> threading.Lock:
+    def _lock(self, run_id: int) -> RunLock:
+        """The run's lock: shared while anyone holds or waits for it, forgotten as soon as nobody does."""
         with self._guard:
-            return self._locks.setdefault(run_id, threading.Lock())
+            lock = self._locks.get(run_id)
+            if lock is None:
+                lock = self._locks[run_id] = RunLock()
+            return lock
 
     # One poll
     def poll_once(self, run_id: int) -> None:
