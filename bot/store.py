@@ -49,8 +49,16 @@ class RunState(StrEnum):
     NOT_STARTED = "not_started"  # the Graph action was refused; nothing runs
 
 
+class FinalNotice(StrEnum):
+    """Where a run's final notice stands (``Run.final_notice``; None: not attempted yet)."""
+
+    POSTING = "posting"  # a post is in flight or its answer was lost: look in the thread before posting again
+    SENT = "sent"  # in the thread
+    DM = "dm"  # the channel refused it for good: the requester gets it as a DM
+
+
 ACTIVE_STATES = (RunState.PENDING, RunState.STARTING, RunState.RUNNING)
-_ACTIVE_SQL = "state IN ('pending', 'starting', 'running')"
+_ACTIVE_SQL = "state IN (" + ", ".join(f"'{state.value}'" for state in ACTIVE_STATES) + ")"
 
 
 class Base(DeclarativeBase):
@@ -122,7 +130,7 @@ class Run(Base):
     poll_failures: Mapped[int] = mapped_column(Integer, default=0)
     trouble_warned: Mapped[bool] = mapped_column(Boolean, default=False)
     stale_warned: Mapped[bool] = mapped_column(Boolean, default=False)
-    final_notice: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None | "posting" | "sent"
+    final_notice: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None or a FinalNotice
     final_notice_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(64), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)

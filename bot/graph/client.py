@@ -9,7 +9,6 @@ the action (or the ``before=`` job the caller passes) to decide whether the acti
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import logging
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from bot.credential.base import TokenSource
+from bot.encoding import b64url_decode
 from bot.errors import (
     ConflictReason,
     CredentialError,
@@ -503,7 +503,7 @@ def _claims_challenge(response: httpx.Response) -> str | None:
         return None
     encoded = match.group(1)
     try:
-        decoded = base64.urlsafe_b64decode(encoded.replace("+", "-").replace("/", "_") + "=" * (-len(encoded) % 4))
+        decoded = b64url_decode(encoded)
         claims = decoded.decode("utf-8")
         json.loads(claims)
     except (binascii.Error, UnicodeDecodeError, ValueError):

@@ -237,15 +237,7 @@ VALIDATION_RUNNING = frozenset(
 )
 #: What a job's status looks like once each action has taken effect (read back after an unclear answer).
 ACTION_EFFECTS = {
-    "migrate": frozenset(
-        {
-            JobStatus.PROCESSING,
-            JobStatus.IN_PROGRESS,
-            JobStatus.CUTTING_OVER,
-            JobStatus.APPROVED,
-            JobStatus.ADMIN_ACTION_REQUIRED,
-        }
-    ),
+    "migrate": MIGRATION_RUNNING,
     "validate": VALIDATION_RUNNING | VALIDATION_TERMINAL,
     "cancel": frozenset({JobStatus.PENDING_CANCEL, JobStatus.CANCELLED}),
 }

@@ -59,8 +59,9 @@ from bot.slack.web import (
     find_tagged,
     permalink,
     post_root,
+    slack_error,
 )
-from bot.store import Run, RunState, Store, utcnow
+from bot.store import FinalNotice, Run, RunState, Store, utcnow
 from bot.ui import thread as status_blocks
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ WARN_AFTER_FAILURES = 3
 MAX_SKIPPED_TICKS = 8  # backoff cap: at most this many ticks are skipped between attempts
 POLL_THREADS = 4  # Graph GETs in flight during a sweep (more threads only add GIL churn)
 SWEEP_JOB_ID = "poll-sweep"
+NOTICE_OUT = (FinalNotice.SENT, FinalNotice.DM)  # the final notice reached the channel or the requester
 #: Slack errors that retrying the same post will not fix.
 PERMANENT_SLACK_ERRORS = frozenset(
     {
@@ -269,11 +271,11 @@ class Poller:
             run = self._settle_pending_reply(run)
             if run is None:
                 return
-        if run.final_notice == "posting":
+        if run.final_notice == FinalNotice.POSTING:
             run = self._settle_pending_final(run)
             if run is None:
                 return
-        if run.final_notice in ("sent", "dm"):  # the notice is out; finish what the crash interrupted
+        if run.final_notice in NOTICE_OUT:  # finish what a crash interrupted
             self._complete(run)
             return
         try:
@@ -440,7 +442,9 @@ class Poller:
         old_status = run.last_status
         if run.root_ts is None:  # no thread to post in: the root could not be posted just now
             if root_error in PERMANENT_SLACK_ERRORS:
-                run = self.store.update_run(run.id, final_notice="dm", outcome=outcome, note=summary_line, **seen)
+                run = self.store.update_run(
+                    run.id, final_notice=FinalNotice.DM, outcome=outcome, note=summary_line, **seen
+                )
                 self._audit_change(run, old_status, outcome, message, job)
                 self._complete(run, dm_detail=(text, blocks))
             else:
@@ -448,7 +452,9 @@ class Poller:
                 self._audit_change(run, old_status, outcome, message, job)
             return
         # Record the intent before posting: a crash after the post is then found, not repeated.
-        run = self.store.update_run(run.id, final_notice="posting", outcome=outcome, note=summary_line, **seen)
+        run = self.store.update_run(
+            run.id, final_notice=FinalNotice.POSTING, outcome=outcome, note=summary_line, **seen
+        )
         self._audit_change(run, old_status, outcome, message, job)
         try:
             response = self.slack.chat_postMessage(
@@ -462,13 +468,13 @@ class Poller:
                 metadata={"event_type": FINAL_EVENT, "event_payload": {"run_id": run.id}},
             )
         except SlackApiError as error:
-            code = _slack_error(error)
+            code = slack_error(error)
             if answer_lost(error):
                 log.warning("final notice of run %s: Slack answered %s; checking the thread next tick", run.id, code)
                 return
             if code in PERMANENT_SLACK_ERRORS:
                 log.warning("final notice of run %s can't be posted (%s): sending it to the requester", run.id, code)
-                run = self.store.update_run(run.id, final_notice="dm")
+                run = self.store.update_run(run.id, final_notice=FinalNotice.DM)
                 self._complete(run, dm_detail=(text, blocks))
                 return
             log.warning("final notice of run %s not posted (%s); retrying next tick", run.id, code)
@@ -481,7 +487,7 @@ class Poller:
             return
         run = self.store.update_run(
             run.id,
-            final_notice="sent",
+            final_notice=FinalNotice.SENT,
             final_notice_ts=response.get("ts"),
             posted_status=outcome,
             posted_message=message,
@@ -539,7 +545,7 @@ class Poller:
             where=where,
             summary_line=run.note,
             action=run.action,
-            channel_unavailable=run.channel_id if run.final_notice == "dm" else None,
+            channel_unavailable=run.channel_id if run.final_notice == FinalNotice.DM else None,
         )
         if dm_detail is not None:
             blocks = (blocks + dm_detail[1])[: status_blocks.MAX_BLOCKS]
@@ -549,7 +555,7 @@ class Poller:
             )
             return True
         except Exception as error:  # the channel has the outcome; a DM is a courtesy
-            log.warning("DM to %s about run %s failed: %s", run.requester_id, run.id, _slack_error(error))
+            log.warning("DM to %s about run %s failed: %s", run.requester_id, run.id, slack_error(error))
             return False
 
     # Slack: root message and thread posts
@@ -573,7 +579,7 @@ class Poller:
         except Unanswered as error:
             return run, str(error)
         except Exception as error:
-            code = _slack_error(error)
+            code = slack_error(error)
             log.info("root message of run %s still can't be posted: %s", run.id, code)
             return self.store.update_run(run.id, root_pending=False), code
         # The new root shows the current status, so there is nothing older left to reply about.
@@ -586,7 +592,7 @@ class Poller:
         try:
             self.slack.chat_update(channel=run.channel_id, ts=run.root_ts, text=text, blocks=blocks)
         except Exception as error:
-            code = _slack_error(error)
+            code = slack_error(error)
             log.warning("root card of run %s not updated: %s", run.id, code)
             if not finished and code not in ROOT_GONE_ERRORS:  # transient: try again on the next tick
                 with self._guard:
@@ -631,10 +637,10 @@ class Poller:
         except SlackApiError as error:
             if answer_lost(error):
                 log.warning(
-                    "reply in run %s: Slack answered %s; checking the thread next tick", run.id, _slack_error(error)
+                    "reply in run %s: Slack answered %s; checking the thread next tick", run.id, slack_error(error)
                 )
                 return False
-            code = _slack_error(error)
+            code = slack_error(error)
             if code in PERMANENT_SLACK_ERRORS:
                 # Retrying every tick won't help: drop this one, the next change posts again.
                 log.warning("reply in run %s dropped: %s", run.id, code)
@@ -674,7 +680,7 @@ class Poller:
             log.info("final notice of run %s was posted before the interruption (%s)", run.id, found)
             return self.store.update_run(
                 run.id,
-                final_notice="sent",
+                final_notice=FinalNotice.SENT,
                 final_notice_ts=found,
                 posted_status=run.outcome or run.last_status,
                 posted_message=run.last_message,
@@ -695,12 +701,6 @@ class Poller:
             key=key,
             where=f"the thread of run {run.id}",
         )
-
-
-def _slack_error(error: Exception) -> str:
-    if isinstance(error, SlackApiError):
-        return str(error.response.get("error") or error.response.status_code)
-    return str(error)
 
 
 def _describe(error: Exception) -> str:

@@ -17,7 +17,7 @@ from bot.errors import CredentialError, GraphError, GraphNotFound
 from bot.graph.client import GraphClient
 from bot.graph.eligibility import eligibility_for
 from bot.slack.web import permalink, tell_user
-from bot.store import Run, RunState, Store, utcnow
+from bot.store import Run, Store, utcnow
 from bot.ui import reports as report_blocks
 from bot.ui.sentences import refusal_text
 from bot.ui.thread import summarize_tasks
@@ -77,11 +77,7 @@ class Reports:
     def _followed_run(self, job_id: str) -> Run | None:
         """The run whose thread belongs to the job: an active one first, else the latest with a message."""
         runs = [run for run in self.store.runs_for_job(job_id) if run.root_ts]
-        active = [
-            run
-            for run in runs
-            if run.state in (RunState.RUNNING, RunState.STARTING, RunState.PENDING) and run.parent_run_id is None
-        ]
+        active = [run for run in runs if run.is_active and run.parent_run_id is None]
         return (active or runs or [None])[0]
 
     # /migrate list
