@@ -26,7 +26,7 @@ from bot.rehearsal.slack_standin import SlackStandIn
 from bot.rehearsal.slack_standin.api import DEFAULT_SCOPES
 from bot.rehearsal.slack_standin.records import Message
 from bot.store import AuditQuery, Run, RunState, Store
-from bot.ui import modal as root_blocks
+from bot.ui import thread as root_blocks
 from bot.workflow.poller import FINAL_EVENT, SWEEP_JOB_ID, UPDATE_EVENT, Poller
 
 TOKEN = "poller-test-token"

@@ -48,6 +48,7 @@ from bot.graph.models import (
     MigrationJob,
     MigrationTask,
     parse_job_id,
+    took_effect,
 )
 
 log = logging.getLogger(__name__)
@@ -220,7 +221,12 @@ class GraphClient:
                     ),
                 )
             ) from failure
-        if _took_effect(action, before, after):
+        if took_effect(
+            action,
+            after,
+            since=before.last_updated,
+            came_from_elsewhere=before.status not in ACTION_EFFECTS[action],
+        ):
             log.info("%s %s took effect (read back: %s)", action, job_id, after.status_label)
             return ActionResult(after, failure.request_id, failure.client_request_id or "", confirmed_by_reread=True)
         raise GraphUnavailable(
@@ -374,15 +380,6 @@ def _retryable_read(error: BaseException) -> bool:
 
 def _retry_after_of(error: BaseException | None) -> float | None:
     return getattr(error, "retry_after", None)
-
-
-def _took_effect(action: str, before: MigrationJob, after: MigrationJob) -> bool:
-    """Whether ``after`` (read back) shows ``action`` applied since ``before`` was read."""
-    statuses = ACTION_EFFECTS[action]
-    newer = after.last_updated is not None and (before.last_updated is None or after.last_updated > before.last_updated)
-    if after.status in statuses and (before.status not in statuses or newer):
-        return True
-    return action == "migrate" and (after.job_type or "").lower() == "migrate" and newer
 
 
 def _cancelled(before: MigrationJob, body: dict[str, Any]) -> MigrationJob:

@@ -241,3 +241,14 @@ ACTION_EFFECTS = {
     "validate": VALIDATION_RUNNING | VALIDATION_TERMINAL,
     "cancel": frozenset({JobStatus.PENDING_CANCEL, JobStatus.CANCELLED}),
 }
+
+
+def took_effect(action: str, after: MigrationJob, *, since: datetime | None, came_from_elsewhere: bool) -> bool:
+    """Whether the job as read back (``after``) shows ``action`` applied: its status is one the action leads to
+    (:data:`ACTION_EFFECTS`) and either the job was known to be in another status before the action
+    (``came_from_elsewhere``) or it changed after ``since``; a migrate also shows as a job of type migrate that
+    changed after ``since``. ``since``: when the status before the action was read (None: never)."""
+    newer = after.last_updated is not None and (since is None or after.last_updated > since)
+    if after.status in ACTION_EFFECTS[action] and (came_from_elsewhere or newer):
+        return True
+    return action == "migrate" and (after.job_type or "").lower() == "migrate" and newer

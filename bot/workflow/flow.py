@@ -23,14 +23,16 @@ from slack_sdk.errors import SlackApiError
 from bot.errors import CredentialError, GraphActionOutcomeUnknown, GraphError
 from bot.graph.client import GraphClient
 from bot.graph.eligibility import eligibility_for
-from bot.graph.models import ACTION_EFFECTS, MigrationJob
+from bot.graph.models import MigrationJob, took_effect
 from bot.slack.mrkdwn import escape
-from bot.slack.web import Unanswered, permalink, post_root, tell_user
+from bot.slack.web import permalink, slack_error, tell_user
 from bot.store import JobBusy, Run, RunState, Store, utcnow
 from bot.ui import modal as blocks
 from bot.ui.modal import ModalContext
 from bot.ui.sentences import action_refusal_text
+from bot.ui.thread import root_message
 from bot.workflow.policy import Policy
+from bot.workflow.root_post import post_root_once
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +322,10 @@ class MigrationFlow:
                 log.warning("run %s left in STARTING; job unreadable (%s): will try again", run.id, error)
                 continue
             event = f"{run.action}_reconciled"
-            if self._took_effect(run, job):
+            # The request passed its eligibility check, so only a validate can start from one of its own
+            # effects (an expired validatePassed): for it, only a newer result counts.
+            since = run.decided_at or run.created_at
+            if took_effect(run.action, job, since=since, came_from_elsewhere=run.action != "validate"):
                 now = self.clock()
                 self.store.audit(event, job_id=run.job_id, run_id=run.id, outcome="running", status=job.status_label)
                 if run.parent_run_id is not None:
@@ -348,17 +353,8 @@ class MigrationFlow:
                     f"Run `{command_for(run.action, run.job_id)}` again when you are ready.",
                 )
 
-    @staticmethod
-    def _took_effect(run: Run, job: MigrationJob) -> bool:
-        since = run.decided_at or run.created_at
-        newer = job.last_updated is not None and job.last_updated > since
-        effects = ACTION_EFFECTS[run.action]
-        if run.action == "validate":  # an expired validatePassed can be revalidated: only a newer result counts
-            return job.status in effects and newer
-        return job.status in effects or (run.action == "migrate" and job.job_type == "migrate" and newer)
-
     def _post_root(self, run: Run, job, now: datetime) -> Run:
-        text, root_blocks = blocks.root_message(
+        text, root_blocks = root_message(
             job=job,
             requester_id=run.requester_id,
             reason=run.reason,
@@ -367,20 +363,18 @@ class MigrationFlow:
             approver_id=run.approver_id,
             action=run.action,
         )
-        try:
-            if run.root_ts:  # the approval request becomes the root message
+        if run.root_ts:  # the approval request becomes the root message
+            try:
                 self.slack.chat_update(channel=run.channel_id, ts=run.root_ts, text=text, blocks=root_blocks)
                 return run
-            self.store.update_run(run.id, root_pending=True)
-            ts = post_root(self.slack, channel_id=run.channel_id, run_id=run.id, text=text, blocks=root_blocks)
-            return self.store.update_run(run.id, root_ts=ts, root_pending=False)
-        except (Unanswered, OSError) as error:  # the poller finds the root, or posts it, on its first look
-            log.warning("root message for run %s: no clear answer from Slack (%s)", run.id, error)
-            return self.store.get_run(run.id) or run
-        except SlackApiError as error:
-            code = error.response.get("error")
+            except (SlackApiError, OSError) as error:
+                code, lost = slack_error(error), isinstance(error, OSError)
+        else:
+            run, code, lost = post_root_once(self.slack, self.store, run, text, root_blocks)
+        if lost:  # the poller finds the root, or posts it, on its first look
+            log.warning("root message for run %s: no clear answer from Slack (%s)", run.id, code)
+        elif code is not None:
             log.warning("root message for run %s failed: %s", run.id, code)
-            self.store.update_run(run.id, root_pending=False)  # refused: nothing was posted
             self.tell_user(
                 run.channel_id,
                 run.requester_id,
@@ -389,7 +383,7 @@ class MigrationFlow:
                 f"<#{run.channel_id}> (`{escape(code)}`). Invite me with `/invite @migrate-bot`; "
                 "I'll keep following the job and post as soon as I can.",
             )
-            return run
+        return run
 
     # Helpers
     def blocking_run(self, job_id: str, action: str) -> Run | None:

@@ -55,14 +55,13 @@ from bot.graph.models import (
 from bot.slack.web import (
     Unanswered,
     answer_lost,
-    find_root,
     find_tagged,
     permalink,
-    post_root,
     slack_error,
 )
 from bot.store import FinalNotice, Run, RunState, Store, utcnow
 from bot.ui import thread as status_blocks
+from bot.workflow.root_post import post_root_once
 
 log = logging.getLogger(__name__)
 
@@ -562,30 +561,14 @@ class Poller:
     def _post_root(self, run: Run, status: str, message: str, now: datetime) -> tuple[Run, str | None]:
         """The root message could not be posted when the run started: try again, with the current status.
         Returns the run and, when it failed, Slack's error code."""
-        if run.root_pending:  # an earlier post got no answer: it may be in the channel already
-            try:
-                found = find_root(
-                    self.slack, channel_id=run.channel_id, run_id=run.id, since=run.created_at.timestamp() - 1
-                )
-            except Unanswered as error:
-                return run, str(error)
-            if found:
-                return self.store.update_run(run.id, root_ts=found, root_pending=False), None
-        else:
-            run = self.store.update_run(run.id, root_pending=True)
         text, blocks = self._root(run, status, message, now)
-        try:
-            ts = post_root(self.slack, channel_id=run.channel_id, run_id=run.id, text=text, blocks=blocks)
-        except Unanswered as error:
-            return run, str(error)
-        except Exception as error:
-            code = slack_error(error)
-            log.info("root message of run %s still can't be posted: %s", run.id, code)
-            return self.store.update_run(run.id, root_pending=False), code
         # The new root shows the current status, so there is nothing older left to reply about.
-        return self.store.update_run(
-            run.id, root_ts=ts, root_pending=False, posted_status=status, posted_message=message
-        ), None
+        run, code, lost = post_root_once(
+            self.slack, self.store, run, text, blocks, posted_status=status, posted_message=message
+        )
+        if code is not None and not lost:
+            log.info("root message of run %s still can't be posted: %s", run.id, code)
+        return run, code
 
     def _update_root(self, run: Run, status: str, message: str, now: datetime, *, finished: bool = False) -> None:
         text, blocks = self._root(run, status, message, now, finished=finished)
