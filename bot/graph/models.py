@@ -125,17 +125,10 @@ class _GraphModel(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
 
 
-class MigrationError(_GraphModel):
-    code: str | None = None
-    message: str | None = None
+class _KeepsRawStatus(_GraphModel):
+    """A model whose ``status`` is parsed into an enum keeps Graph's own string in ``raw_status``."""
 
-
-class ServiceStatusDetails(_GraphModel):
-    service: str = ""
-    status: ServiceStatus = ServiceStatus.UNKNOWN_FUTURE_VALUE
     raw_status: str = ""
-    message: str | None = None
-    errors: list[MigrationError] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -143,6 +136,19 @@ class ServiceStatusDetails(_GraphModel):
         if isinstance(data, dict) and "raw_status" not in data:
             data = {**data, "raw_status": str(data.get("status") or "")}
         return data
+
+
+class MigrationError(_GraphModel):
+    code: str | None = None
+    message: str | None = None
+
+
+class ServiceStatusDetails(_KeepsRawStatus):
+    service: str = ""
+    status: ServiceStatus = ServiceStatus.UNKNOWN_FUTURE_VALUE
+    raw_status: str = ""
+    message: str | None = None
+    errors: list[MigrationError] = Field(default_factory=list)
 
     @field_validator("status", mode="before")
     @classmethod
@@ -170,7 +176,7 @@ class MigrationTask(_GraphModel):
         return value or []
 
 
-class MigrationJob(_GraphModel):
+class MigrationJob(_KeepsRawStatus):
     """A crossTenantMigrationJob. Unknown fields are kept (``model_extra``)."""
 
     id: str
@@ -191,13 +197,6 @@ class MigrationJob(_GraphModel):
     exchange_settings: dict[str, Any] | None = Field(
         None, validation_alias=AliasChoices("exchangeSettings", "exchange_settings")
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _keep_raw(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "raw_status" not in data:
-            data = {**data, "raw_status": str(data.get("status") or "")}
-        return data
 
     @field_validator("status", mode="before")
     @classmethod
