@@ -1,4 +1,5 @@
-"""The composition root: the one place that builds and wires everything."""
+"""The composition root of the running bot: the one place that builds and wires everything, through the factory
+functions of :mod:`bot.factories` (which the CLI commands use too)."""
 
 from __future__ import annotations
 
