@@ -3,11 +3,14 @@ or write, every decision lands in the audit trail, and forged or malformed signe
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
 from urllib.parse import urlencode
 
 import pytest
 
+from bot.cli.audit import audit_command
 from bot.rehearsal.sandbox import APPROVER, CHANNEL, OUTSIDER, REQUESTER
 from bot.rehearsal.simulator.seed import SEED_SUBMITTED, SEED_VALIDATE_FAILED, SEED_VALIDATE_PASSED
 from bot.store import ACCESS_GRANTED, ACCESS_REFUSED, AuditQuery, RunState
@@ -387,3 +390,16 @@ def test_malformed_slash_command_gets_400(world):
     response, _, _ = world.sender.post(urlencode(fields))
     assert response.status_code == 400
     assert decisions(world) == []
+
+
+def test_audit_export_includes_the_decisions_on_request(world):
+    world.sender.slash_command("list", user_id=OUTSIDER, channel_id=CHANNEL)
+    wait_refused(world, OUTSIDER, "list", "not on the list")
+
+    def export(**flags):
+        out = io.StringIO()
+        args = argparse.Namespace(job=None, since=None, format="json", **flags)
+        assert audit_command(args, world.bot_settings, out=out) == 0
+        return [row["event"] for row in json.loads(out.getvalue())]
+
+    assert export() == [] and export(access=True) == [ACCESS_REFUSED]
