@@ -403,3 +403,14 @@ def test_audit_export_includes_the_decisions_on_request(world):
         return [row["event"] for row in json.loads(out.getvalue())]
 
     assert export() == [] and export(access=True) == [ACCESS_REFUSED]
+
+
+def test_reject_modal_submitted_by_an_outsider_rejects_nothing(approval_world):
+    world = approval_world
+    run = request_approval(world)
+    world.sender.block_action(CHANNEL, run.root_ts, REJECT_ACTION, user_id=APPROVER)
+    opened = world.slack.wait_for("views.open", count=2)[1]
+    reject_view = world.slack.view(opened.response["view"]["id"])  # the approver's modal, submitted by another
+    assert view_payload(world, reject_view, user=OUTSIDER).status_code == 200
+    wait_refused(world, OUTSIDER, "reject", "not an approver")
+    assert world.run_for(SEED_VALIDATE_PASSED).state == RunState.PENDING
