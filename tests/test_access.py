@@ -9,6 +9,7 @@ import json
 from urllib.parse import urlencode
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from bot.cli.audit import audit_command
 from bot.rehearsal.sandbox import APPROVER, CHANNEL, OUTSIDER, REQUESTER
@@ -414,3 +415,13 @@ def test_reject_modal_submitted_by_an_outsider_rejects_nothing(approval_world):
     assert view_payload(world, reject_view, user=OUTSIDER).status_code == 200
     wait_refused(world, OUTSIDER, "reject", "not an approver")
     assert world.run_for(SEED_VALIDATE_PASSED).state == RunState.PENDING
+
+
+def test_a_decision_that_cannot_be_recorded_does_nothing_and_says_so(world, monkeypatch):
+    def locked(*args, **kwargs):
+        raise OperationalError("INSERT INTO audit_events", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(world.bot.store, "audit", locked)
+    world.sender.slash_command(f"status {SEED_SUBMITTED}", user_id=REQUESTER, channel_id=CHANNEL)
+    world.wait_until(lambda: any("could not record" in t for t in told(world, REQUESTER)), what="told")
+    assert world.sim.requests == []
