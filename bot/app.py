@@ -1,4 +1,5 @@
-"""The composition root: the one place that builds and wires everything."""
+"""The composition root of the running bot: the one place that builds and wires everything, through the factory
+functions of :mod:`bot.factories` (which the CLI commands use too)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,25 @@ from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
-from slack_sdk import WebClient
 
 from bot.config import Settings
-from bot.credential.base import StaticToken, TokenSource
-from bot.credential.factory import build_credential
+from bot.credential.base import TokenSource
 from bot.credential.health import CredentialHealth
-from bot.graph.client import GraphClient
+from bot.factories import (
+    build_graph,
+    build_policy,
+    build_poll_pool,
+    build_scheduler,
+    build_slack_client,
+    build_store,
+    build_tokens,
+)
 from bot.httpserver import WSGIServer
 from bot.slack.http_entry import guarded
-from bot.slack.retry import BoundedRateLimitRetryHandler, IdempotentConnectionRetryHandler
-from bot.store import Store, utcnow
+from bot.store import utcnow
+from bot.workflow.access import Checkpoint
 from bot.workflow.approvals import Approvals
 from bot.workflow.flow import MigrationFlow
-from bot.workflow.policy import Policy, UsergroupMembers
 from bot.workflow.poller import Poller
 from bot.workflow.reports import Reports
 from bot.workflow.whoami import Whoami
@@ -40,24 +46,6 @@ SETTLE_SECONDS = 5  # how soon an action Graph accepted is recorded once the dat
 STARTING_GRACE = timedelta(minutes=5)  # longer than any Graph action call with its re-read and retries
 
 
-def build_slack_client(settings: Settings) -> WebClient:
-    """The Web API client: ``SLACK_API_URL``, waits out 429s and retries dropped connections of calls that
-    change nothing (:mod:`bot.slack.retry`).
-
-    No retry on 5xx or of a post after a dropped connection: a resent ``chat.postMessage`` could post twice.
-    """
-    assert settings.slack_bot_token is not None
-    return WebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        timeout=15,
-        retry_handlers=[
-            BoundedRateLimitRetryHandler(max_retry_count=5),
-            IdempotentConnectionRetryHandler(max_retry_count=2),
-        ],
-    )
-
-
 class MigrateBot:
     """Everything the bot runs, built from settings. ``tokens`` overrides the admin credential (simulator)."""
 
@@ -69,30 +57,18 @@ class MigrateBot:
         identity = self.slack.auth_test()
         self.team_id: str | None = identity.get("team_id")
         self.bot_user_id: str | None = identity.get("user_id")
-        self.store = Store.from_url(settings.resolved_database_url)
-        if tokens is None and settings.graph_static_token is not None:
-            tokens = StaticToken(settings.graph_static_token.get_secret_value())
-        if tokens is None:
-            tokens = build_credential(settings)
-        self.tokens = tokens
+        self.enterprise_id: str | None = identity.get("enterprise_id")
+        self.store = build_store(settings)
+        self.tokens = tokens if tokens is not None else build_tokens(settings)
         # GraphClient gets the wrapped source: credential failures alert OPS_CHANNEL once per episode
         self.health = CredentialHealth(
-            tokens, slack=self.slack, store=self.store, channel=settings.ops_channel, clock=clock
+            self.tokens, slack=self.slack, store=self.store, channel=settings.ops_channel, clock=clock
         )
-        self.graph = GraphClient(settings.graph_base_url, self.health)
+        self.graph = build_graph(settings, self.health)
         self.workers = Workers(WORKER_THREADS, "work")
         self.prompt = Workers(PROMPT_THREADS, "prompt")
-        self.policy = Policy(
-            groups=UsergroupMembers(self.slack),
-            team_id=self.team_id,
-            allowed_users=frozenset(settings.allowed_slack_users),
-            migrators_group=settings.migrators_usergroup,
-            allowed_channels=frozenset(settings.allowed_channels),
-            require_approval=settings.require_approval,
-            approvers=frozenset(settings.approvers),
-            approvers_group=settings.approvers_usergroup,
-            allow_self_approval=settings.allow_self_approval,
-        )
+        self.policy = build_policy(settings, self.slack, self.team_id)
+        self.scheduler = build_scheduler()  # the poller's sweep and every periodic job below
         self.tracker = Poller(
             self.store,
             self.graph,
@@ -101,6 +77,8 @@ class MigrateBot:
             stale_after=timedelta(hours=settings.stale_after_hours),
             admin_mention=settings.admin_mention,
             clock=clock,
+            scheduler=self.scheduler,
+            pool=build_poll_pool(),
         )
         self.flow = MigrationFlow(
             graph=self.graph,
@@ -120,8 +98,14 @@ class MigrateBot:
             ttl=timedelta(hours=settings.approval_ttl_hours),
             clock=clock,
         )
-        self.flow.approvals = self.approvals
-        self.reports = Reports(graph=self.graph, slack=self.slack, store=self.store, policy=self.policy, clock=clock)
+        self.reports = Reports(graph=self.graph, slack=self.slack, store=self.store, clock=clock)
+        self.checkpoint = Checkpoint(
+            policy=self.policy,
+            store=self.store,
+            slack=self.slack,
+            team_id=self.team_id,
+            enterprise_id=self.enterprise_id,
+        )
         self.app = App(
             client=self.slack,
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
@@ -130,14 +114,12 @@ class MigrateBot:
             # Bolt's executor hop and its 10 ms ack polling loop.
             process_before_response=True,
         )
-        self.whoami = Whoami(
-            health=self.health, policy=self.policy, slack=self.slack, graph_base_url=settings.graph_base_url
-        )
+        self.whoami = Whoami(health=self.health, slack=self.slack, graph_base_url=settings.graph_base_url)
         register(
             self.app,
             flow=self.flow,
             approvals=self.approvals,
-            policy=self.policy,
+            checkpoint=self.checkpoint,
             workers=self.workers,
             prompt=self.prompt,
             reports=self.reports,
@@ -154,7 +136,7 @@ class MigrateBot:
         )
         started = self.flow.clock()
         self.workers.submit(self.flow.reconcile_interrupted, started_before=started)
-        self.tracker.scheduler.add_job(
+        self.scheduler.add_job(
             self._reconcile_unsettled,
             "interval",
             seconds=APPROVAL_SWEEP_SECONDS,
@@ -163,7 +145,7 @@ class MigrateBot:
             coalesce=True,
             max_instances=1,
         )
-        self.tracker.scheduler.add_job(
+        self.scheduler.add_job(
             self.flow.settle_unrecorded,
             "interval",
             seconds=min(SETTLE_SECONDS, self.settings.poll_interval_seconds),
@@ -172,7 +154,7 @@ class MigrateBot:
             coalesce=True,
             max_instances=1,
         )
-        self.tracker.scheduler.add_job(
+        self.scheduler.add_job(
             self.approvals.expire_overdue,
             "interval",
             seconds=APPROVAL_SWEEP_SECONDS,
@@ -181,14 +163,15 @@ class MigrateBot:
             coalesce=True,
             max_instances=1,
         )
-        self.health.schedule(self.tracker.scheduler)  # daily silent refresh of the admin credential
+        self.health.schedule(self.scheduler)  # daily silent refresh of the admin credential
 
     def _reconcile_unsettled(self) -> None:
         """Runs whose Graph action had an unclear outcome: settle them once no live call can still be running."""
         self.flow.reconcile_interrupted(started_before=self.flow.clock() - STARTING_GRACE)
 
     def close(self) -> None:
-        """Stop polling and background work, then close the Graph and credential HTTP clients."""
+        """Stop polling and background work (the poller stops the scheduler and its pool), then close the Graph
+        and credential HTTP clients."""
         self.tracker.shutdown()
         self.prompt.shutdown(wait=False)
         self.workers.shutdown(wait=False)

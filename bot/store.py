@@ -49,8 +49,16 @@ class RunState(StrEnum):
     NOT_STARTED = "not_started"  # the Graph action was refused; nothing runs
 
 
+class FinalNotice(StrEnum):
+    """Where a run's final notice stands (``Run.final_notice``; None: not attempted yet)."""
+
+    POSTING = "posting"  # a post is in flight or its answer was lost: look in the thread before posting again
+    SENT = "sent"  # in the thread
+    DM = "dm"  # the channel refused it for good: the requester gets it as a DM
+
+
 ACTIVE_STATES = (RunState.PENDING, RunState.STARTING, RunState.RUNNING)
-_ACTIVE_SQL = "state IN ('pending', 'starting', 'running')"
+_ACTIVE_SQL = "state IN (" + ", ".join(f"'{state.value}'" for state in ACTIVE_STATES) + ")"
 
 
 class Base(DeclarativeBase):
@@ -124,7 +132,7 @@ class Run(Base):
     poll_failures: Mapped[int] = mapped_column(Integer, default=0)
     trouble_warned: Mapped[bool] = mapped_column(Boolean, default=False)
     stale_warned: Mapped[bool] = mapped_column(Boolean, default=False)
-    final_notice: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None | "posting" | "sent"
+    final_notice: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None or a FinalNotice
     final_notice_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(64), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -309,10 +317,17 @@ def _audit_row(
     )
 
 
+#: Audit events of the authorization checkpoint (:mod:`bot.workflow.access`): one per request to act.
+ACCESS_GRANTED = "access_granted"
+ACCESS_REFUSED = "access_refused"
+ACCESS_EVENTS = (ACCESS_GRANTED, ACCESS_REFUSED)
+
+
 @dataclass
 class AuditQuery:
     job_id: str | None = None
     since: datetime | None = None
+    access: bool = False  # include the checkpoint's decisions (one per click or command)
 
 
 class Store:
@@ -467,6 +482,8 @@ class Store:
             statement = statement.where(AuditEvent.job_id == query.job_id)
         if query.since:
             statement = statement.where(AuditEvent.at >= query.since)
+        if not query.access:
+            statement = statement.where(AuditEvent.event.not_in(ACCESS_EVENTS))
         with self.session() as session:
             return list(session.scalars(statement))
 

@@ -1,21 +1,37 @@
-"""Slack listeners: parse, ack, hand over to the workflow in ``bot/``.
+"""Slack listeners: parse, ack, hand over to the workflow in ``bot/`` through the authorization checkpoint.
 
 Bolt runs them with ``process_before_response``: the HTTP answer leaves when the listener returns, so a
 listener only parses, acks and submits. Work that must use a fresh ``trigger_id`` (``views.open``) goes to the
-``prompt`` pool, which never waits behind Graph; everything else goes to ``workers``.
+``prompt`` pool, which never waits behind Graph; everything else goes to ``workers``. Every submitted piece of
+work first passes :meth:`bot.workflow.access.Checkpoint.guard`. A payload without the ids a listener needs is
+answered 400 (:func:`on_error`).
 """
 
 from __future__ import annotations
 
-from slack_bolt import App
+import logging
 
+from slack_bolt import App, BoltResponse
+
+from bot.workflow.access import Checkpoint
 from bot.workflow.approvals import Approvals
 from bot.workflow.flow import MigrationFlow
-from bot.workflow.policy import Policy
 from bot.workflow.reports import Reports
 from bot.workflow.whoami import Whoami
 from bot.workflow.workers import Workers
 from handlers import actions, commands, views
+from handlers.payloads import MalformedPayload
+
+log = logging.getLogger(__name__)
+
+
+def on_error(error: Exception) -> BoltResponse | None:
+    """A malformed payload is the sender's fault (400, no traceback); anything else stays a logged 500."""
+    if isinstance(error, MalformedPayload):
+        log.info("malformed Slack payload: %s", error)
+        return BoltResponse(status=400, body=f"malformed payload: {error}")
+    log.error("listener failed", exc_info=error)
+    return None
 
 
 def register(
@@ -23,13 +39,16 @@ def register(
     *,
     flow: MigrationFlow,
     approvals: Approvals,
-    policy: Policy,
+    checkpoint: Checkpoint,
     workers: Workers,
     prompt: Workers,
     reports: Reports,
     whoami: Whoami,
 ) -> None:
     """Register every listener on ``app``."""
-    commands.register(app, flow=flow, policy=policy, reports=reports, whoami=whoami, workers=workers, prompt=prompt)
-    views.register(app, flow=flow, approvals=approvals, workers=workers)
-    actions.register(app, flow=flow, approvals=approvals, workers=workers, prompt=prompt)
+    app.error(on_error)
+    commands.register(
+        app, flow=flow, checkpoint=checkpoint, reports=reports, whoami=whoami, workers=workers, prompt=prompt
+    )
+    views.register(app, approvals=approvals, checkpoint=checkpoint, workers=workers)
+    actions.register(app, flow=flow, approvals=approvals, checkpoint=checkpoint, workers=workers, prompt=prompt)

@@ -1,8 +1,8 @@
-"""Button (block_actions) listeners."""
+"""Button (block_actions) listeners. Each click passes the checkpoint (:class:`bot.workflow.access.Checkpoint`)
+on a pool after the ack; Approve and Reject name their request by the ids the database recorded for it."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 from slack_bolt import Ack, App
@@ -10,80 +10,79 @@ from slack_bolt import Ack, App
 from bot.errors import InvalidJobId
 from bot.graph.models import parse_job_id
 from bot.ui.approval import APPROVE_ACTION, REJECT_ACTION
-from bot.ui.modal import CANCEL_BUTTON_ACTION, VALIDATE_BUTTON_ACTION, ModalContext
+from bot.ui.modal import CANCEL_BUTTON_ACTION, VALIDATE_BUTTON_ACTION
+from bot.workflow.access import Act, Ask, Checkpoint
 from bot.workflow.approvals import Approvals
 from bot.workflow.flow import MigrationFlow, SlashRequest
 from bot.workflow.workers import Workers
-
-RUN_ID = re.compile(r"[0-9]{1,18}")
-
-
-def _run_id(action: dict) -> int | None:
-    value = str(action.get("value") or "")
-    return int(value) if RUN_ID.fullmatch(value) else None  # not str.isdigit: it accepts "²", int() does not
+from handlers.payloads import MalformedPayload, interaction_ask, modal_context, run_id, text
 
 
-def _job_id(action: dict) -> str | None:
+def _job_id(action: dict) -> str:
     try:
         return parse_job_id(str(action.get("value") or ""))
     except InvalidJobId:
-        return None
+        raise MalformedPayload("the button names no job") from None
 
 
-def register(app: App, *, flow: MigrationFlow, approvals: Approvals, workers: Workers, prompt: Workers) -> None:
+def request_ask(body: dict, action: dict, what: Act) -> Ask:
+    """Approve / Reject on an approval request: the run, channel and message as the payload names them."""
+    return interaction_ask(
+        body,
+        what,
+        run_id=run_id(action.get("value")),
+        channel_id=text(body, "channel", "id"),
+        message_ts=text(body, "container", "message_ts"),
+    )
+
+
+def register(
+    app: App, *, flow: MigrationFlow, approvals: Approvals, checkpoint: Checkpoint, workers: Workers, prompt: Workers
+) -> None:
     def approve(ack: Ack, body: dict, action: dict) -> None:
+        ask = request_ask(body, action, Act.APPROVE)
         ack()
-        run_id = _run_id(action)
-        if run_id is not None:
-            workers.submit(approvals.approve, run_id, body["user"]["id"])
+        workers.submit(checkpoint.guard, ask, lambda: approvals.approve(ask.run_id, ask.who))
 
     def reject(ack: Ack, body: dict, action: dict) -> None:
+        ask = request_ask(body, action, Act.REJECT)
+        trigger_id = text(body, "trigger_id")
         ack()
-        run_id = _run_id(action)
-        if run_id is not None:
-            prompt.submit(
-                approvals.open_reject,
-                run_id,
-                body["user"]["id"],
-                body["trigger_id"],
-                body["channel"]["id"],
-                body["container"]["message_ts"],
-            )
+        prompt.submit(
+            checkpoint.guard,
+            ask,
+            lambda: approvals.open_reject(ask.run_id, ask.who, trigger_id, ask.channel_id, ask.message_ts),
+        )
 
     def opener(job_action: str):
         """A button that opens the ``job_action`` confirmation for the job in its value: with the click's fresh
         trigger_id from a message, or in place (views.update) from inside an open confirmation modal."""
 
         def open_modal(ack: Ack, body: dict, action: dict) -> None:
-            ack()
             job_id = _job_id(action)
-            if job_id is None:
-                return
-            user_id = body["user"]["id"]
             view = body.get("view")
-            if (body.get("container") or {}).get("type") == "view" and view:
-                ctx = replace(
-                    ModalContext.decode(view.get("private_metadata", "")),
-                    job_id=job_id,
-                    user_id=user_id,
-                    action=job_action,
+            if (body.get("container") or {}).get("type") == "view" and isinstance(view, dict):
+                ctx = modal_context(view)
+                ask = interaction_ask(body, Act(job_action), channel_id=ctx.channel_id, job_id=job_id)
+                ctx = replace(ctx, job_id=job_id, user_id=ask.who, action=job_action)
+                view_id, view_hash = text(view, "id"), view.get("hash")
+                ack()
+                workers.submit(
+                    checkpoint.guard,
+                    ask,
+                    lambda: flow.switch_confirmation(ctx, ask.who, view_id, view_hash),
                 )
-                workers.submit(flow.switch_confirmation, ctx, user_id, view["id"], view.get("hash"))
                 return
-            channel_id = (body.get("channel") or {}).get("id") or ""
-            team_id = (body.get("team") or {}).get("id")
-            place = flow.policy.check_place(team_id, channel_id)
-            if not place.allowed:
-                workers.submit(flow.tell_user, channel_id, user_id, f":no_entry: {place.reason}")
-                return
+            ask = interaction_ask(body, Act(job_action), channel_id=text(body, "channel", "id"), job_id=job_id)
             request = SlashRequest(
-                user_id=user_id,
-                channel_id=channel_id,
-                team_id=team_id,
-                trigger_id=body["trigger_id"],
-                response_url=body.get("response_url"),
+                user_id=ask.who,
+                channel_id=ask.channel_id or "",
+                team_id=ask.team_id,
+                trigger_id=text(body, "trigger_id") or "",
+                response_url=text(body, "response_url", required=False),
             )
-            prompt.submit(flow.open_confirmation, request, job_id, action=job_action)
+            ack()
+            prompt.submit(checkpoint.guard, ask, lambda: flow.open_confirmation(request, job_id, action=job_action))
 
         return open_modal
 

@@ -1,8 +1,7 @@
-"""Modal (view) listeners."""
+"""Modal (view) listeners. Each submission passes the checkpoint (:class:`bot.workflow.access.Checkpoint`) on the
+worker pool after the ack; the rejection modal names its request by the ids the database recorded for it."""
 
 from __future__ import annotations
-
-import json
 
 from slack_bolt import Ack, App
 
@@ -15,38 +14,42 @@ from bot.ui.modal import (
     CONFIRM_CALLBACK,
     REASON_ACTION,
     REASON_BLOCK,
-    ModalContext,
     words,
 )
+from bot.workflow.access import Act, Checkpoint
 from bot.workflow.approvals import Approvals
-from bot.workflow.flow import MigrationFlow
 from bot.workflow.workers import Workers
+from handlers.payloads import interaction_ask, metadata, modal_context, run_id, text
 
 
 def _value(view: dict, block_id: str, action_id: str) -> str:
-    values = view.get("state", {}).get("values", {})
+    values = (view.get("state") or {}).get("values") or {}
     return (((values.get(block_id) or {}).get(action_id) or {}).get("value") or "").strip()
 
 
-def register(app: App, *, flow: MigrationFlow, approvals: Approvals, workers: Workers) -> None:
+def register(app: App, *, approvals: Approvals, checkpoint: Checkpoint, workers: Workers) -> None:
     def confirm(ack: Ack, body: dict, view: dict) -> None:
         reason = _value(view, REASON_BLOCK, REASON_ACTION)
-        ctx = ModalContext.decode(view.get("private_metadata", ""))
+        ctx = modal_context(view)
+        ask = interaction_ask(body, Act.SUBMIT, channel_id=ctx.channel_id, job_id=ctx.job_id, owner_id=ctx.user_id)
         if not reason and words(ctx.action).needs_reason:
             ack(response_action="errors", errors={REASON_BLOCK: "Give a reason or a change ticket."})
             return
         ack()
-        workers.submit(flow.confirm, ctx, body["user"]["id"], reason, view.get("id"))
+        workers.submit(checkpoint.guard, ask, lambda: approvals.confirm(ctx, reason, view_id=view.get("id")))
 
     def reject_reason(ack: Ack, body: dict, view: dict) -> None:
-        ack()
-        meta = json.loads(view.get("private_metadata") or "{}")
-        workers.submit(
-            approvals.reject,
-            int(meta["r"]),
-            body["user"]["id"],
-            _value(view, REJECT_REASON_BLOCK, REJECT_REASON_ACTION),
+        meta = metadata(view)
+        ask = interaction_ask(
+            body,
+            Act.REJECT,
+            run_id=run_id(meta.get("r")),
+            channel_id=text(meta, "c"),
+            message_ts=text(meta, "ts"),
         )
+        note = _value(view, REJECT_REASON_BLOCK, REJECT_REASON_ACTION)
+        ack()
+        workers.submit(checkpoint.guard, ask, lambda: approvals.reject(ask.run_id, ask.who, note))
 
     app.view(CONFIRM_CALLBACK)(confirm)
     app.view(REJECT_CALLBACK)(reject_reason)

@@ -9,6 +9,7 @@ from bot.graph.models import MigrationJob
 from bot.slack.mrkdwn import escape, safe, truncate
 from bot.ui import modal as blocks
 from bot.ui.modal import ModalContext
+from bot.ui.thread import root_message
 
 NOW = datetime(2026, 7, 2, tzinfo=UTC)
 CTX = ModalContext("C1", "5b0c7e2a-91d4-4f0e-a3c2-7d1e9f20b611", "U1", "T1")
@@ -114,7 +115,7 @@ def test_graph_error_modals_explain_next_step():
 
 
 def test_root_message_has_who_why_and_status():
-    text, body = blocks.root_message(
+    text, body = root_message(
         job=make_job(displayName="<!channel>"),
         requester_id="U1",
         reason="CHG1 <b>",

@@ -140,7 +140,7 @@ def test_a_redelivered_modal_submission_changes_nothing(make_world, monkeypatch,
     first = world.submit_modal(view, "CHG1")
     run = world.wait_until(lambda: (r := world.run_for(JOB)) and r.root_ts and r, what="first request")
     assert world.bot.store.transition(run.id, run.state, RunState.FINISHED)  # the first run ended
-    handled = after_each(monkeypatch, world.bot.flow, "confirm")
+    handled = after_each(monkeypatch, world.bot.approvals, "confirm")
     again, _, _ = world.sender.post(first.body)  # the same signed submission, delivered again
     assert again.status_code == 200
     assert handled.wait(10)

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.app import build_slack_client
 from bot.config import load_settings
 from bot.credential.base import StaticToken
 from bot.credential.delegated import AdminCredential
 from bot.credential.health import KEEP_ALIVE_JOB_ID, META_KEY, CredentialHealth
 from bot.errors import CredentialError
+from bot.factories import build_slack_client
 from bot.rehearsal.sandbox import (
     APPROVER,
     CHANNEL,

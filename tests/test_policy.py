@@ -54,29 +54,46 @@ def test_approvers_and_self_approval():
 def test_group_members_are_cached_and_refreshed_in_the_background():
     calls = []
     now = [0.0]
-    answered = threading.Event()
+    refreshes = []  # background refreshes, run by the test when it chooses (no race with a thread)
 
     class Client(WebClient):
         def usergroups_users_list(self, **kwargs):
             calls.append(kwargs)
-            try:
-                if len(calls) == 2:
-                    raise SlackApiError("ratelimited", {"ok": False, "error": "ratelimited"})
-                return {"ok": True, "users": ["UG"] if len(calls) < 3 else ["UG", "UNEW"]}
-            finally:
-                answered.set()
+            if len(calls) == 2:
+                raise SlackApiError("ratelimited", {"ok": False, "error": "ratelimited"})
+            return {"ok": True, "users": ["UG"] if len(calls) < 3 else ["UG", "UNEW"]}
+
+    groups = UsergroupMembers(Client(token="xoxb-test"), ttl=60, clock=lambda: now[0], background=refreshes.append)
+    assert groups.members("S1") == {"UG"} and len(calls) == 1  # the first lookup waits for Slack
+    assert groups.members("S1") == {"UG"} and len(calls) == 1 and refreshes == []  # cached
+    now[0] = 61
+    assert groups.members("S1") == {"UG"} and len(calls) == 1  # stale: served at once, a refresh is queued
+    assert groups.members("S1") == {"UG"} and len(refreshes) == 1  # one refresh at a time
+    refreshes.pop()()
+    assert len(calls) == 2  # ... which failed (429): the last known members stay
+    assert groups.members("S1") == {"UG"} and len(refreshes) == 1  # still stale: refreshed again
+    refreshes.pop()()
+    assert groups.members("S1") == {"UG", "UNEW"} and len(calls) == 3 and refreshes == []
+
+
+def test_group_refresh_runs_in_a_background_thread_by_default():
+    release = threading.Event()
+    calls = []
+    now = [0.0]
+
+    class Client(WebClient):
+        def usergroups_users_list(self, **kwargs):
+            calls.append(threading.current_thread().name)
+            if len(calls) > 1:
+                release.wait(5)
+            return {"ok": True, "users": ["UG"] if len(calls) < 2 else ["UNEW"]}
 
     groups = UsergroupMembers(Client(token="xoxb-test"), ttl=60, clock=lambda: now[0])
-    assert groups.members("S1") == {"UG"} and len(calls) == 1  # the first lookup waits for Slack
-    assert groups.members("S1") == {"UG"} and len(calls) == 1  # cached
-    now[0] = 61
-    answered.clear()
-    assert groups.members("S1") == {"UG"}  # stale: served at once, refreshed in the background
-    assert answered.wait(5) and len(calls) == 2  # ... which failed (429): the last known members stay
-    answered.clear()
     assert groups.members("S1") == {"UG"}
-    assert answered.wait(5)
+    now[0] = 61
+    assert groups.members("S1") == {"UG"}  # answered while the refresh is blocked in Slack
+    release.set()
     deadline = time.monotonic() + 5
-    while groups.members("S1") != {"UG", "UNEW"} and time.monotonic() < deadline:
+    while groups.members("S1") != {"UNEW"} and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert groups.members("S1") == {"UG", "UNEW"} and len(calls) == 3
+    assert groups.members("S1") == {"UNEW"} and calls[1] != threading.main_thread().name

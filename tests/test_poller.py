@@ -19,13 +19,14 @@ from sqlalchemy import event
 
 from bot.credential.base import StaticToken
 from bot.errors import CredentialError
+from bot.factories import build_poll_pool
 from bot.graph.client import GraphClient
 from bot.rehearsal.simulator import GraphSimulator, SimClock
 from bot.rehearsal.slack_standin import SlackStandIn
 from bot.rehearsal.slack_standin.api import DEFAULT_SCOPES
 from bot.rehearsal.slack_standin.records import Message
 from bot.store import AuditQuery, Run, RunState, Store
-from bot.ui import modal as root_blocks
+from bot.ui import thread as root_blocks
 from bot.workflow.poller import FINAL_EVENT, SWEEP_JOB_ID, UPDATE_EVENT, Poller
 
 TOKEN = "poller-test-token"
@@ -113,6 +114,7 @@ class World:
             admin_mention=ADMINS,
             clock=self.clock,
             scheduler=scheduler,
+            pool=build_poll_pool(),
         )
         self.pollers.append(poller)
         return poller

@@ -10,8 +10,9 @@ from typing import Any, TextIO
 
 from bot.config import Settings
 from bot.errors import UsageError
+from bot.factories import build_store
 from bot.graph.models import parse_job_id
-from bot.store import AuditEvent, AuditQuery, Store
+from bot.store import AuditEvent, AuditQuery
 
 COLUMNS = ["id", "at", "job_id", "run_id", "event", "actor", "graph_request_id", "detail"]
 
@@ -45,6 +46,10 @@ def audit_command(args: Any, settings: Settings, out: TextIO | None = None) -> i
         except ValueError as error:
             raise UsageError(f"--job: {error}") from None
     since = parse_since(args.since) if args.since else None
-    store = Store.from_url(settings.resolved_database_url)
-    write_events(store.audit_events(AuditQuery(job_id=job_id, since=since)), args.format, out or sys.stdout)
+    store = build_store(settings)
+    write_events(
+        store.audit_events(AuditQuery(job_id=job_id, since=since, access=getattr(args, "access", False))),
+        args.format,
+        out or sys.stdout,
+    )
     return 0

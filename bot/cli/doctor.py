@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -34,9 +33,8 @@ from bot.errors import (
     GraphError,
     GraphUnavailable,
 )
-from bot.graph.client import GraphClient
+from bot.factories import build_graph, build_slack_client, build_store
 from bot.slack.scopes import BOT_SCOPES
-from bot.store import Store
 
 OK, FAIL = "✓", "✗"
 GRAPH_TIMEOUT = 15.0
@@ -125,7 +123,7 @@ def check_config(settings: Settings) -> Check:
 def check_slack(settings: Settings) -> Check:
     if settings.slack_bot_token is None:
         return Check("slack", False, "SLACK_BOT_TOKEN is not set: set the app's Bot User OAuth Token (xoxb-…)")
-    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, timeout=10)
+    client = build_slack_client(settings, timeout=10, retries=False)  # a diagnosis: one try, no waiting
     try:
         response = client.auth_test()
     except SlackApiError as error:
@@ -201,7 +199,7 @@ def check_credential(settings: Settings) -> tuple[Any, Check, Callable[[], None]
 def check_graph(settings: Settings, tokens: Any) -> Check:
     if tokens is None:
         return Check("graph", False, "not checked: there is no token (fix the credential first)")
-    graph = GraphClient(settings.graph_base_url, tokens, timeout=GRAPH_TIMEOUT, connect_timeout=5.0, max_attempts=1)
+    graph = build_graph(settings, tokens, timeout=GRAPH_TIMEOUT, connect_timeout=5.0, max_attempts=1)
     try:
         jobs = graph.list_jobs(max_pages=1)
     except GraphAuthError as error:
@@ -251,7 +249,7 @@ def check_database(settings: Settings) -> Check:
     shown = _shown_url(url)
     store = None
     try:
-        store = Store.from_url(url)
+        store = build_store(settings, url)
         store.check_writable()
     except (SQLAlchemyError, OSError, ImportError) as error:  # ImportError: no driver for the URL
         cause = getattr(error, "orig", None) or error

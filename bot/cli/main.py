@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--job", default=None)
     audit.add_argument("--since", default=None, help="YYYY-MM-DD or an ISO 8601 time")
     audit.add_argument("--format", choices=["csv", "json"], default="csv")
+    audit.add_argument(
+        "--access", action="store_true", help="include every authorization decision (access_granted/refused)"
+    )
 
     sub.add_parser("check", help="check config, Slack, credential, Graph and database")
 

@@ -8,7 +8,6 @@ operator, the credential stops asking the authority until a new login (or a cool
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import logging
@@ -33,6 +32,7 @@ from bot.credential.token_cache import (
     SharedTokenCache,
     cache_unreadable_error,
 )
+from bot.encoding import b64url_decode
 from bot.errors import ConfigError, CredentialError
 
 log = logging.getLogger("bot.credential")  # one logger name for the whole credential
@@ -43,8 +43,7 @@ NO_ADMIN_MESSAGE = "no admin signed in: run migrate-bot login"
 
 
 def _b64url_json(part: str) -> dict:
-    part = part.rstrip("=")
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return json.loads(b64url_decode(part))
 
 
 def _scope_names(scope: str) -> set[str]:

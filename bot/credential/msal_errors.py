@@ -5,12 +5,12 @@ Also Graph's claims challenge, which arrives as base64 JSON and which MSAL wants
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import logging
 
 from bot.credential.base import TransientCredentialError
+from bot.encoding import b64url_decode
 from bot.errors import CredentialError
 
 log = logging.getLogger("bot.credential")  # one logger name for the whole credential
@@ -142,9 +142,7 @@ def normalize_claims_challenge(challenge: str | None) -> str | None:
     text = challenge.strip()
     if not text.startswith("{"):
         try:
-            text = base64.urlsafe_b64decode(text.replace("+", "-").replace("/", "_") + "=" * (-len(text) % 4)).decode(
-                "utf-8"
-            )
+            text = b64url_decode(text).decode("utf-8")
         except (binascii.Error, ValueError):
             raise CredentialError(
                 "The claims challenge from Graph is neither JSON nor base64 JSON.", code="bad_claims_challenge"

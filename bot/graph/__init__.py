@@ -1,1 +1,2 @@
-"""Microsoft Graph: the cross-tenant migration client, the job and task models, and what each status allows."""
+"""Microsoft Graph: the cross-tenant migration client, the job and task models (status sets, whether an action
+took effect), and what each status allows (eligibility)."""

@@ -9,7 +9,6 @@ the action (or the ``before=`` job the caller passes) to decide whether the acti
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import logging
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from bot.credential.base import TokenSource
+from bot.encoding import b64url_decode
 from bot.errors import (
     ConflictReason,
     CredentialError,
@@ -48,6 +48,7 @@ from bot.graph.models import (
     MigrationJob,
     MigrationTask,
     parse_job_id,
+    took_effect,
 )
 
 log = logging.getLogger(__name__)
@@ -220,7 +221,12 @@ class GraphClient:
                     ),
                 )
             ) from failure
-        if _took_effect(action, before, after):
+        if took_effect(
+            action,
+            after,
+            since=before.last_updated,
+            came_from_elsewhere=before.status not in ACTION_EFFECTS[action],
+        ):
             log.info("%s %s took effect (read back: %s)", action, job_id, after.status_label)
             return ActionResult(after, failure.request_id, failure.client_request_id or "", confirmed_by_reread=True)
         raise GraphUnavailable(
@@ -376,15 +382,6 @@ def _retry_after_of(error: BaseException | None) -> float | None:
     return getattr(error, "retry_after", None)
 
 
-def _took_effect(action: str, before: MigrationJob, after: MigrationJob) -> bool:
-    """Whether ``after`` (read back) shows ``action`` applied since ``before`` was read."""
-    statuses = ACTION_EFFECTS[action]
-    newer = after.last_updated is not None and (before.last_updated is None or after.last_updated > before.last_updated)
-    if after.status in statuses and (before.status not in statuses or newer):
-        return True
-    return action == "migrate" and (after.job_type or "").lower() == "migrate" and newer
-
-
 def _cancelled(before: MigrationJob, body: dict[str, Any]) -> MigrationJob:
     status = str(body.get("status") or JobStatus.PENDING_CANCEL.value)
     return before.model_copy(
@@ -503,7 +500,7 @@ def _claims_challenge(response: httpx.Response) -> str | None:
         return None
     encoded = match.group(1)
     try:
-        decoded = base64.urlsafe_b64decode(encoded.replace("+", "-").replace("/", "_") + "=" * (-len(encoded) % 4))
+        decoded = b64url_decode(encoded)
         claims = decoded.decode("utf-8")
         json.loads(claims)
     except (binascii.Error, UnicodeDecodeError, ValueError):

@@ -56,15 +56,9 @@ def migrate_eligibility(job: MigrationJob, now: datetime) -> Eligibility:
             "The job has not passed validation.",
             f"Validate it first with `/migrate validate {job.id}`, fix any invalid users, then start it.",
         )
-    if status in (JobStatus.VALIDATE_SUBMITTED, JobStatus.VALIDATE_PROCESSING, JobStatus.VALIDATE_IN_PROGRESS):
+    if status in VALIDATION_RUNNING:
         return Eligibility(False, "Validation is still running.", "Wait for validatePassed, then run /migrate again.")
-    if status in (
-        JobStatus.PROCESSING,
-        JobStatus.IN_PROGRESS,
-        JobStatus.CUTTING_OVER,
-        JobStatus.APPROVED,
-        JobStatus.ADMIN_ACTION_REQUIRED,
-    ):
+    if status in MIGRATION_RUNNING:
         return Eligibility(
             False, "A migration of this job is already running.", f"Follow it with `/migrate status {job.id}`."
         )

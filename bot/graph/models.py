@@ -125,17 +125,10 @@ class _GraphModel(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
 
 
-class MigrationError(_GraphModel):
-    code: str | None = None
-    message: str | None = None
+class _KeepsRawStatus(_GraphModel):
+    """A model whose ``status`` is parsed into an enum keeps Graph's own string in ``raw_status``."""
 
-
-class ServiceStatusDetails(_GraphModel):
-    service: str = ""
-    status: ServiceStatus = ServiceStatus.UNKNOWN_FUTURE_VALUE
     raw_status: str = ""
-    message: str | None = None
-    errors: list[MigrationError] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -143,6 +136,19 @@ class ServiceStatusDetails(_GraphModel):
         if isinstance(data, dict) and "raw_status" not in data:
             data = {**data, "raw_status": str(data.get("status") or "")}
         return data
+
+
+class MigrationError(_GraphModel):
+    code: str | None = None
+    message: str | None = None
+
+
+class ServiceStatusDetails(_KeepsRawStatus):
+    service: str = ""
+    status: ServiceStatus = ServiceStatus.UNKNOWN_FUTURE_VALUE
+    raw_status: str = ""
+    message: str | None = None
+    errors: list[MigrationError] = Field(default_factory=list)
 
     @field_validator("status", mode="before")
     @classmethod
@@ -170,7 +176,7 @@ class MigrationTask(_GraphModel):
         return value or []
 
 
-class MigrationJob(_GraphModel):
+class MigrationJob(_KeepsRawStatus):
     """A crossTenantMigrationJob. Unknown fields are kept (``model_extra``)."""
 
     id: str
@@ -191,13 +197,6 @@ class MigrationJob(_GraphModel):
     exchange_settings: dict[str, Any] | None = Field(
         None, validation_alias=AliasChoices("exchangeSettings", "exchange_settings")
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _keep_raw(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "raw_status" not in data:
-            data = {**data, "raw_status": str(data.get("status") or "")}
-        return data
 
     @field_validator("status", mode="before")
     @classmethod
@@ -237,15 +236,18 @@ VALIDATION_RUNNING = frozenset(
 )
 #: What a job's status looks like once each action has taken effect (read back after an unclear answer).
 ACTION_EFFECTS = {
-    "migrate": frozenset(
-        {
-            JobStatus.PROCESSING,
-            JobStatus.IN_PROGRESS,
-            JobStatus.CUTTING_OVER,
-            JobStatus.APPROVED,
-            JobStatus.ADMIN_ACTION_REQUIRED,
-        }
-    ),
+    "migrate": MIGRATION_RUNNING,
     "validate": VALIDATION_RUNNING | VALIDATION_TERMINAL,
     "cancel": frozenset({JobStatus.PENDING_CANCEL, JobStatus.CANCELLED}),
 }
+
+
+def took_effect(action: str, after: MigrationJob, *, since: datetime | None, came_from_elsewhere: bool) -> bool:
+    """Whether the job as read back (``after``) shows ``action`` applied: its status is one the action leads to
+    (:data:`ACTION_EFFECTS`) and either the job was known to be in another status before the action
+    (``came_from_elsewhere``) or it changed after ``since``; a migrate also shows as a job of type migrate that
+    changed after ``since``. ``since``: when the status before the action was read (None: never)."""
+    newer = after.last_updated is not None and (since is None or after.last_updated > since)
+    if after.status in ACTION_EFFECTS[action] and (came_from_elsewhere or newer):
+        return True
+    return action == "migrate" and (after.job_type or "").lower() == "migrate" and newer

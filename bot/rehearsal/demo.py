@@ -16,7 +16,7 @@ from bot.config import Settings
 from bot.rehearsal.sandbox import APPROVER, CHANNEL, REQUESTER, Sandbox
 from bot.rehearsal.simulator.seed import SEED_VALIDATE_PASSED
 from bot.rehearsal.slack_standin.transcript import render_channel, render_view
-from bot.store import RunState
+from bot.store import FinalNotice, RunState
 from bot.ui.approval import APPROVE_ACTION
 
 SIM_SPEED = 480.0  # simulated seconds per real second: a ~30-minute migration takes a few seconds
@@ -54,7 +54,9 @@ def run_demo(outcome: str = "completed", out: TextIO = sys.stdout, timeout: floa
         say(f"4. The migration runs; the poller follows it (simulated clock x{SIM_SPEED:g})…")
         started = time.monotonic()
         finished = world.wait_until(
-            lambda: (r := world.run_for(job_id)).state == RunState.FINISHED and r.final_notice == "sent" and r,
+            lambda: (
+                (r := world.run_for(job_id)).state == RunState.FINISHED and r.final_notice == FinalNotice.SENT and r
+            ),
             timeout=timeout,
             what="the final notice",
         )

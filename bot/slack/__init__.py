@@ -1,1 +1,2 @@
-"""Slack Web API helpers (no Bolt), mrkdwn escaping and the scopes the bot asks for."""
+"""Slack Web API helpers without Bolt (tell a person, post and find a run's messages, error codes), mrkdwn
+escaping, and the scopes the bot asks for."""

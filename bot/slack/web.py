@@ -47,9 +47,10 @@ def tell_user(
 
 
 def slack_error(error: Exception) -> str:
-    """Slack's error code, or the kind of network failure (after slack_sdk's own retries gave up)."""
+    """Slack's error code (``HTTP <status>`` when Slack sent none), or the kind of network failure (after
+    slack_sdk's own retries gave up). Never the exception's text: it may carry a ``response_url``."""
     if isinstance(error, SlackApiError):
-        return str(error.response.get("error"))
+        return str(error.response.get("error") or f"HTTP {error.response.status_code}")
     return type(error).__name__
 
 

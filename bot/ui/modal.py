@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 
 from bot.errors import GraphError
 from bot.graph.eligibility import Eligibility
@@ -305,41 +304,6 @@ def graph_error_modal(ctx: ModalContext, error: GraphError) -> dict:
     if error.correlation():
         detail += f" ({error.correlation()})"
     return error_modal(ctx, title, detail, next_step)
-
-
-def root_message(
-    *,
-    job: MigrationJob,
-    requester_id: str,
-    reason: str,
-    started_at: datetime,
-    status: str,
-    approver_id: str | None = None,
-    action: str = "migrate",
-) -> tuple[str, list[dict]]:
-    """The run's root message: job name and id, who started it and why, status and start time. A migration that
-    can still be cancelled carries the Cancel button."""
-    noun = words(action).noun
-    name = safe(job.name, 150)
-    text = f"{noun} started: {name} ({job.id}) by {user(requester_id)}, status {safe(status, 100)}"
-    pairs = [
-        ("Job id", f"`{escape(job.id)}`"),
-        ("Status", f"`{safe(status, 100)}`"),
-        ("Started by", user(requester_id)),
-        ("Started", date(started_at)),
-    ]
-    if approver_id:
-        pairs.append(("Approved by", user(approver_id)))
-    blocks = [
-        {"type": "header", "text": plain(f"{noun}: {truncate(job.name, 130)}", 150)},
-        *fields(pairs),
-    ]
-    if reason:
-        blocks.append(section(f"*Reason:* {safe(reason, 2900)}"))
-    blocks.append(context("Status updates follow in this thread."))
-    if cancel_offered(action, status):
-        blocks.append({"type": "actions", "block_id": "run_actions", "elements": [cancel_button(job.id)]})
-    return truncate(text, 3000), blocks
 
 
 def cancel_offered(action: str, status: str, *, finished: bool = False) -> bool:

@@ -11,7 +11,7 @@ from datetime import datetime
 from bot.graph.eligibility import Eligibility
 from bot.graph.models import MigrationJob
 from bot.slack.mrkdwn import date, escape, plain, safe, truncate, user
-from bot.store import Run, RunState
+from bot.store import ACTIVE_STATES, Run, RunState
 from bot.ui.modal import context, fields, section
 from bot.ui.thread import (
     MAX_BLOCKS,
@@ -73,7 +73,7 @@ def job_status(
     if summary is not None and summary.failed_users:
         blocks += failed_user_blocks(summary, STATUS_FAILED_USERS_SHOWN)
     if run is not None and where:
-        lead = "Followed in" if run.state in (RunState.PENDING, RunState.STARTING, RunState.RUNNING) else "Last run:"
+        lead = "Followed in" if run.state in ACTIVE_STATES else "Last run:"
         blocks.append(section(f":thread: {lead} {where}: {_run_label(run)}."))
     else:
         blocks.append(context("The bot does not follow a run of this job."))
@@ -119,7 +119,7 @@ def run_list(
         ("Running", [item for item in runs if item[0].state in (RunState.STARTING, RunState.RUNNING)]),
         (
             f"Ended in the last {days} days",
-            [item for item in runs if item[0].state not in (RunState.PENDING, RunState.STARTING, RunState.RUNNING)],
+            [item for item in runs if item[0].state not in ACTIVE_STATES],
         ),
     ]
     blocks: list[dict] = [{"type": "header", "text": plain("Migration runs", 150)}]

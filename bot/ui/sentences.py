@@ -115,3 +115,11 @@ def cant_post_text(what: str, channel_id: str, code: str, next_step: str) -> str
             f"Invite me with `/invite @migrate-bot`; {next_step}"
         )
     return f":warning: Slack did not take {what} in <#{channel_id}> (`{escape(code)}`); {next_step}"
+
+
+def not_recorded_text(what: str) -> str:
+    """``what`` (e.g. "your approval") could not be recorded because the database refused the write."""
+    return (
+        f":warning: I could not record {what}: the bot's database refused the write, so nothing was done. "
+        "Try again in a few minutes; if it keeps failing, tell the bot's operator (`migrate-bot check`)."
+    )

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.graph.models import JobStatus, MigrationTask, ServiceStatus
+from bot.graph.models import JobStatus, MigrationJob, MigrationTask, ServiceStatus
 from bot.slack.mrkdwn import date, escape, plain, safe, truncate, user
 from bot.ui.modal import (
     SECTION_MAX,
@@ -210,6 +210,31 @@ def root_card(
         blocks.append({"type": "actions", "block_id": "run_actions", "elements": [cancel_button(job_id)]})
     text = f"{noun} {state}: {escape(job_name)} ({escape(job_id)}), status {escape(status)}, {elapsed}"
     return _finish(text, blocks)
+
+
+def root_message(
+    *,
+    job: MigrationJob,
+    requester_id: str,
+    reason: str,
+    started_at: datetime,
+    status: str,
+    approver_id: str | None = None,
+    action: str = "migrate",
+) -> tuple[str, list[dict]]:
+    """The run's root message as the run starts: :func:`root_card` at its first moment."""
+    return root_card(
+        job_name=job.name,
+        job_id=job.id,
+        requester_id=requester_id,
+        reason=reason,
+        started_at=started_at,
+        now=started_at,
+        status=status,
+        message=job.message or "",
+        approver_id=approver_id,
+        action=action,
+    )
 
 
 # Trouble, recovery, staleness

@@ -1,1 +1,2 @@
-"""The migration workflow, free of Bolt: the /migrate flow, approvals, the poller, reports, policy, workers."""
+"""The migration workflow, free of Bolt: the authorization checkpoint (access), the /migrate flow, approvals,
+the poller and the root post, reports, policy, whoami, worker pools."""

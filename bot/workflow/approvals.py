@@ -60,6 +60,23 @@ class Approvals:
         self.ttl = ttl
         self.clock = clock
 
+    # Modal submitted
+    def confirm(self, ctx: ModalContext, reason: str, view_id: str | None = None) -> Run | None:
+        """After the submission's ack and the checkpoint: request approval (``REQUIRE_APPROVAL``) or start now.
+        Validation moves no data: it never needs approval (:meth:`request` starts it). A submission (``view_id``)
+        is acted on once: a re-delivery of it changes nothing."""
+        try:
+            if view_id is not None and not self.store.claim_submission(view_id, ctx.user_id):
+                log.warning("submission of view %s delivered again: ignored", view_id)
+                return None
+            if self.policy.require_approval:
+                return self.request(ctx, reason)
+            return self.flow.start(ctx, reason)
+        except SQLAlchemyError as error:
+            log.error("request for job %s not recorded: %s", ctx.job_id, error)
+            self.flow.tell_not_recorded(ctx.channel_id, ctx.user_id, f"your request for `{escape(ctx.job_id)}`")
+            return None
+
     # Request
     def request(self, ctx: ModalContext, reason: str) -> Run | None:
         """Record a pending request and post it with Approve / Reject buttons, mentioning the approvers. A cancel
@@ -135,19 +152,7 @@ class Approvals:
         )
         return run
 
-    # Decide
-    def may_decide(self, run_id: int, user_id: str) -> str | None:
-        """None when ``user_id`` may approve or reject the request now, else why not (cheap, cached)."""
-        run = self.store.get_run(run_id)
-        if run is None:
-            return "This request no longer exists."
-        if run.state != RunState.PENDING:
-            return self._decided_text(run)
-        if user_id == run.requester_id:
-            return None if self.policy.allow_self_approval else "withdraw"
-        decision = self.policy.may_approve(user_id, run.requester_id)
-        return None if decision.allowed else decision.reason
-
+    # Decide (who may is the checkpoint's business: bot.workflow.access)
     def approve(self, run_id: int, user_id: str) -> Run | None:
         """Approve: one atomic pending → starting step, re-read the job, call the run's action once. When the
         database refuses a write before the action, the approver is told that nothing was done."""
@@ -163,11 +168,6 @@ class Approvals:
     def _approve(self, run_id: int, user_id: str) -> Run | None:
         run = self._pending_or_explain(run_id, user_id)
         if run is None:
-            return None
-        decision = self.policy.may_approve(user_id, run.requester_id)
-        if not decision.allowed:
-            self.store.audit("approval_refused", job_id=run.job_id, run_id=run.id, actor=user_id, why=decision.reason)
-            self.flow.tell_user(run.channel_id, user_id, f":no_entry: {decision.reason}")
             return None
         now = self.clock()
         if not self.store.transition(run.id, RunState.PENDING, RunState.STARTING, approver_id=user_id, decided_at=now):
@@ -205,9 +205,10 @@ class Approvals:
             return None
 
     def open_reject(self, run_id: int, user_id: str, trigger_id: str, channel_id: str, message_ts: str) -> None:
-        """Open the small "why?" modal when ``user_id`` may reject (approvers, or the requester to withdraw)."""
-        why_not = self.may_decide(run_id, user_id)
-        if why_not not in (None, "withdraw"):
+        """Open the small "why?" modal while the request is still pending."""
+        run = self.store.get_run(run_id)
+        if run is None or run.state != RunState.PENDING:
+            why_not = self._decided_text(run) if run is not None else "This request no longer exists."
             self.flow.tell_user(channel_id, user_id, f":no_entry: {why_not}")
             return
         view = approval_blocks.reject_modal(run_id=run_id, channel_id=channel_id, message_ts=message_ts)
@@ -240,11 +241,6 @@ class Approvals:
     def _reject(self, run_id: int, user_id: str, note: str) -> Run | None:
         run = self._pending_or_explain(run_id, user_id)
         if run is None:
-            return None
-        why_not = self.may_decide(run_id, user_id)
-        if why_not not in (None, "withdraw"):
-            self.store.audit("rejection_refused", job_id=run.job_id, run_id=run.id, actor=user_id, why=why_not)
-            self.flow.tell_user(run.channel_id, user_id, f":no_entry: {why_not}")
             return None
         if not self.store.transition(
             run.id,

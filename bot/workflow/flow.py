@@ -4,7 +4,8 @@ One flow for the three actions on a job (``ModalContext.action`` / ``Run.action`
 ``cancel``. Validation moves no data, so it never asks for approval; migrate and cancel follow ``REQUIRE_APPROVAL``.
 A cancel of a job the bot already follows is attached to that run (see :class:`bot.store.Run`).
 
-Knows nothing of Bolt: listeners in ``handlers/`` parse and ack, then call these methods.
+Knows nothing of Bolt: listeners in ``handlers/`` parse and ack, then call these methods. A submitted modal goes
+to :meth:`bot.workflow.approvals.Approvals.confirm`, which asks for approval or calls :meth:`MigrationFlow.start`.
 """
 
 from __future__ import annotations
@@ -25,15 +26,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.errors import CredentialError, GraphActionOutcomeUnknown, GraphError
 from bot.graph.client import GraphClient
 from bot.graph.eligibility import eligibility_for
-from bot.graph.models import ACTION_EFFECTS, MigrationJob
+from bot.graph.models import MigrationJob, took_effect
 from bot.slack.mrkdwn import escape
-from bot.slack.web import Unanswered, answer_lost, permalink, post_root, slack_error, tell_user
+from bot.slack.web import answer_lost, permalink, slack_error, tell_user
 from bot.store import JobBusy, Run, RunState, Store, utcnow
 from bot.ui import approval as approval_blocks
 from bot.ui import modal as blocks
 from bot.ui.modal import ModalContext
-from bot.ui.sentences import action_refusal_text, cant_post_text
+from bot.ui.sentences import action_refusal_text, cant_post_text, not_recorded_text
+from bot.ui.thread import root_message
 from bot.workflow.policy import Policy
+from bot.workflow.root_post import post_root_once
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +48,6 @@ class RunTracker(Protocol):
 
     def refresh_root(self, run_id: int) -> None:
         """Redraw the run's root card on the next poll (an update of it failed)."""
-
-
-class ApprovalDesk(Protocol):
-    """Posts an approval request for a second person (see :mod:`bot.workflow.approvals`)."""
-
-    def request(self, ctx: ModalContext, reason: str) -> None: ...
 
 
 class ActionNotRecorded(Exception):
@@ -90,7 +87,6 @@ class MigrationFlow:
         policy: Policy,
         work: Executor,
         tracker: RunTracker,
-        approvals: ApprovalDesk | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.graph = graph
@@ -99,19 +95,14 @@ class MigrationFlow:
         self.policy = policy
         self.work = work
         self.tracker = tracker
-        self.approvals = approvals
         self.clock = clock
         self._guard = threading.Lock()
         self._unrecorded: dict[int, Accepted] = {}  # accepted by Graph, refused by the database: settle_unrecorded
 
     # /migrate <jobId>, /migrate validate <jobId>, /migrate cancel <jobId>, and the buttons that open them
     def open_confirmation(self, request: SlashRequest, job_id: str, action: str = "migrate") -> None:
-        """Right after the ack: authorize, open the loading modal while the trigger is fresh, fetch in the
-        background and update the modal with the live job and the verdict for ``action``."""
-        decision = self.policy.may_migrate(request.user_id)
-        if not decision.allowed:
-            self._tell(request, f":no_entry: {decision.reason}")
-            return
+        """Right after the ack (and the checkpoint): open the loading modal while the trigger is fresh, fetch in
+        the background and update the modal with the live job and the verdict for ``action``."""
         busy = self.blocking_run(job_id, action)
         if busy is not None:
             self._tell(request, self.busy_text(busy))
@@ -139,14 +130,9 @@ class MigrationFlow:
     def switch_confirmation(self, ctx: ModalContext, user_id: str, view_id: str, view_hash: str | None) -> None:
         """A button inside an open confirmation modal (e.g. "Validate this job"): turn that modal into the
         confirmation of ``ctx.action`` in place (no new trigger needed), loading first, then the live job."""
-        decision = self.policy.may_migrate(user_id)
-        busy = self.blocking_run(ctx.job_id, ctx.action) if decision.allowed else None
-        if not decision.allowed or busy is not None:
-            self.tell_user(
-                ctx.channel_id,
-                user_id,
-                f":no_entry: {decision.reason}" if not decision.allowed else self.busy_text(busy),
-            )
+        busy = self.blocking_run(ctx.job_id, ctx.action)
+        if busy is not None:
+            self.tell_user(ctx.channel_id, user_id, self.busy_text(busy))
             return
         try:
             updated = self.slack.views_update(view_id=view_id, hash=view_hash, view=blocks.loading_modal(ctx))
@@ -201,28 +187,6 @@ class MigrationFlow:
         except (GraphError, CredentialError) as error:
             log.info("counting users of %s failed: %s", job.id, error)
             return None
-
-    # Modal submitted
-    def confirm(self, ctx: ModalContext, user_id: str, reason: str, view_id: str | None = None) -> None:
-        """After the submission's ack: re-check authorization, then request approval or start now. Validation
-        moves no data: it never needs approval. A submission (``view_id``) is acted on once: a re-delivery of it
-        changes nothing."""
-        place = self.policy.check_place(ctx.team_id, ctx.channel_id)
-        decision = self.policy.may_migrate(user_id) if place.allowed else place
-        if not decision.allowed or user_id != ctx.user_id:
-            self.tell_user(ctx.channel_id, user_id, f":no_entry: {decision.reason or 'This request is not yours.'}")
-            return
-        try:
-            if view_id is not None and not self.store.claim_submission(view_id, user_id):
-                log.warning("submission of view %s delivered again: ignored", view_id)
-                return
-            if ctx.action != "validate" and self.policy.require_approval and self.approvals is not None:
-                self.approvals.request(ctx, reason)
-            else:
-                self.start(ctx, reason)
-        except SQLAlchemyError as error:
-            log.error("request for job %s not recorded: %s", ctx.job_id, error)
-            self.tell_not_recorded(ctx.channel_id, user_id, f"your request for `{escape(ctx.job_id)}`")
 
     def start(self, ctx: ModalContext, reason: str) -> Run | None:
         """Record the run, call the action once, post the root message and hand the run to the poller."""
@@ -375,12 +339,7 @@ class MigrationFlow:
 
     def tell_not_recorded(self, channel_id: str, user_id: str, what: str) -> None:
         """Tell ``user_id`` that ``what`` could not be recorded (the database refused the write): nothing was done."""
-        self.tell_user(
-            channel_id,
-            user_id,
-            f":warning: I could not record {what}: the bot's database refused the write, so nothing was done. "
-            "Try again in a few minutes; if it keeps failing, tell the bot's operator (`migrate-bot check`).",
-        )
+        self.tell_user(channel_id, user_id, not_recorded_text(what))
 
     def _run(self, run: Run, job: MigrationJob, now: datetime, *, audit: dict | None = None) -> Run:
         """STARTING → RUNNING with what Graph just said (and ``audit``, in the same transaction), then the root
@@ -459,10 +418,13 @@ class MigrationFlow:
                 log.warning("run %s left in STARTING; job unreadable (%s): will try again", run.id, error)
                 continue
             event = f"{run.action}_reconciled"
-            if self._took_effect(run, job):
+            # The request passed its eligibility check, so only a validate can start from one of its own
+            # effects (an expired validatePassed): for it, only a newer result counts.
+            since = run.decided_at or run.created_at
+            if took_effect(run.action, job, since=since, came_from_elsewhere=run.action != "validate"):
                 # The action was called right after the request was decided (or made): that is when it started,
                 # not now, however long the bot was down.
-                started = run.decided_at or run.created_at
+                started = since
                 audit = dict(
                     event_name=event, job_id=run.job_id, run_id=run.id, outcome="running", status=job.status_label
                 )
@@ -511,17 +473,8 @@ class MigrationFlow:
         except (SlackApiError, OSError) as error:
             log.warning("request message of run %s not updated: %s", run.id, slack_error(error))
 
-    @staticmethod
-    def _took_effect(run: Run, job: MigrationJob) -> bool:
-        since = run.decided_at or run.created_at
-        newer = job.last_updated is not None and job.last_updated > since
-        effects = ACTION_EFFECTS[run.action]
-        if run.action == "validate":  # an expired validatePassed can be revalidated: only a newer result counts
-            return job.status in effects and newer
-        return job.status in effects or (run.action == "migrate" and job.job_type == "migrate" and newer)
-
     def _post_root(self, run: Run, job, now: datetime) -> Run:
-        text, root_blocks = blocks.root_message(
+        text, root_blocks = root_message(
             job=job,
             requester_id=run.requester_id,
             reason=run.reason,
@@ -537,18 +490,11 @@ class MigrationFlow:
                 log.warning("root card of run %s not updated: %s", run.id, slack_error(error))
                 self.tracker.refresh_root(run.id)
             return run
-        try:
-            # In flight from now: a poll meanwhile waits for this answer instead of posting a second root.
-            self.store.update_run(run.id, root_pending=True, root_posting_at=self.clock())
-            ts = post_root(self.slack, channel_id=run.channel_id, run_id=run.id, text=text, blocks=root_blocks)
-            return self.store.update_run(run.id, root_ts=ts, root_pending=False, root_posting_at=None)
-        except (Unanswered, OSError) as error:  # the poller finds the root, or posts it, on its first look
-            log.warning("root message for run %s: no clear answer from Slack (%s)", run.id, error)
-            return self.store.update_run(run.id, root_posting_at=None)
-        except SlackApiError as error:
-            code = error.response.get("error")
+        run, code, lost = post_root_once(self.slack, self.store, run, text, root_blocks, now=self.clock())
+        if lost:  # the poller finds the root, or posts it, on its first look
+            log.warning("root message for run %s: no clear answer from Slack (%s)", run.id, code)
+        elif code is not None:
             log.warning("root message for run %s failed: %s", run.id, code)
-            self.store.update_run(run.id, root_pending=False, root_posting_at=None)  # refused: nothing was posted
             self.tell_user(
                 run.channel_id,
                 run.requester_id,
@@ -557,7 +503,7 @@ class MigrationFlow:
                     "its status", run.channel_id, code, "I'll keep following the job and post as soon as I can."
                 ),
             )
-            return run
+        return run
 
     # Helpers
     def blocking_run(self, job_id: str, action: str) -> Run | None:

@@ -19,10 +19,17 @@ log = logging.getLogger(__name__)
 class UsergroupMembers:
     """Members of Slack user groups, cached for ``ttl`` seconds (``usergroups.users.list`` is Tier 2)."""
 
-    def __init__(self, slack: WebClient, ttl: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        slack: WebClient,
+        ttl: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+        background: Callable[[Callable[[], object]], object] | None = None,
+    ) -> None:
         self._slack = slack
         self._ttl = ttl
         self._clock = clock
+        self._background = background or _in_a_thread
         self._cache: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
         self._refreshing: set[str] = set()
@@ -39,7 +46,7 @@ class UsergroupMembers:
         if cached is None:
             return self._fetch(group_id)
         if refresh:
-            threading.Thread(target=self._fetch, args=(group_id,), name=f"usergroup-{group_id}", daemon=True).start()
+            self._background(lambda: self._fetch(group_id))
         return cached[1]
 
     def warm(self, *group_ids: str | None) -> None:
@@ -61,6 +68,10 @@ class UsergroupMembers:
             self._cache[group_id] = (self._clock(), users)
             self._refreshing.discard(group_id)
         return users
+
+
+def _in_a_thread(work: Callable[[], object]) -> None:
+    threading.Thread(target=work, name="usergroup-refresh", daemon=True).start()
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,13 @@ import math
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent import futures
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -53,16 +53,15 @@ from bot.graph.models import (
     MigrationTask,
 )
 from bot.slack.web import (
-    ROOT_POST_DEADLINE,
     Unanswered,
     answer_lost,
-    find_root,
     find_tagged,
     permalink,
-    post_root,
+    slack_error,
 )
-from bot.store import Run, RunState, Store, utcnow
+from bot.store import FinalNotice, Run, RunState, Store, utcnow
 from bot.ui import thread as status_blocks
+from bot.workflow.root_post import post_root_once
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +72,7 @@ WARN_AFTER_FAILURES = 3
 MAX_SKIPPED_TICKS = 8  # backoff cap: at most this many ticks are skipped between attempts
 POLL_THREADS = 4  # Graph GETs in flight during a sweep (more threads only add GIL churn)
 SWEEP_JOB_ID = "poll-sweep"
+NOTICE_OUT = (FinalNotice.SENT, FinalNotice.DM)  # the final notice reached the channel or the requester
 #: Slack errors that retrying the same post will not fix.
 PERMANENT_SLACK_ERRORS = frozenset(
     {
@@ -107,6 +107,23 @@ _END_OF_ACTION = {
 }
 
 
+class RunLock:
+    """One run's poll lock. Unlike ``threading.Lock`` it can be weakly referenced, so the poller's table of
+    locks holds only those in use (it would otherwise grow by one per run, forever)."""
+
+    __slots__ = ("_lock", "__weakref__")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> RunLock:
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
 class JobSource(Protocol):
     """What the poller needs from :class:`bot.graph.client.GraphClient`."""
 
@@ -121,8 +138,9 @@ class Poller:
     ``interval``: seconds between polls of one run (``POLL_INTERVAL_SECONDS``); ``stale_after``: how long
     without any change of ``lastUpdatedDateTime`` before one warning (``STALE_AFTER_HOURS``);
     ``admin_mention``: ``ADMIN_MENTION`` (a user group id ``S…`` or comma-separated user ids);
-    ``clock``: now, for elapsed times and staleness; ``scheduler``: an APScheduler 3 scheduler (a
-    ``BackgroundScheduler`` in UTC is made when None; one already started, e.g. paused, is used as is).
+    ``clock``: now, for elapsed times and staleness; ``scheduler``: an APScheduler 3 scheduler (started here
+    unless already running, e.g. paused); ``pool``: the threads a sweep polls on (``POLL_THREADS`` of them).
+    Both come from the composition root (:mod:`bot.factories`); :meth:`shutdown` stops them.
     """
 
     def __init__(
@@ -135,7 +153,8 @@ class Poller:
         stale_after: timedelta,
         admin_mention: str | None = None,
         clock: Callable[[], datetime] = utcnow,
-        scheduler: BackgroundScheduler | None = None,
+        scheduler: BaseScheduler,
+        pool: futures.Executor,
         warn_after_failures: int = WARN_AFTER_FAILURES,
         max_skipped_ticks: int = MAX_SKIPPED_TICKS,
         max_failed_users: int = status_blocks.FAILED_USERS_SHOWN,
@@ -152,19 +171,15 @@ class Poller:
         self.warn_after_failures = warn_after_failures
         self.max_skipped_ticks = max_skipped_ticks
         self.max_failed_users = max_failed_users
-        self.scheduler = scheduler or BackgroundScheduler(
-            timezone=UTC,
-            executors={"default": ThreadPoolExecutor(4)},
-            job_defaults={"coalesce": True, "max_instances": 1},
-        )
+        self.scheduler = scheduler
         # In memory only, and harmless to lose: recomputed or reset on restart.
         self._guard = threading.Lock()
-        self._locks: dict[int, threading.Lock] = {}
+        self._locks: weakref.WeakValueDictionary[int, RunLock] = weakref.WeakValueDictionary()  # held ones only
         self._skip: dict[int, int] = {}  # ticks to skip (backoff after Graph failures)
         self._resumed: set[int] = set()  # runs picked up at start whose first change sums up the downtime
         self._root_stale: set[int] = set()  # runs whose root card update failed: retry on the next tick
         self._not_before: dict[int, float] = {}  # runs that just started: first poll one interval later
-        self._pool = futures.ThreadPoolExecutor(POLL_THREADS, thread_name_prefix="poll")
+        self._pool = pool
 
     # RunTracker
     def follow(self, run_id: int) -> None:
@@ -233,9 +248,13 @@ class Poller:
             self._resumed.discard(run_id)
             self._root_stale.discard(run_id)
 
-    def _lock(self, run_id: int) -> threading.Lock:
+    def _lock(self, run_id: int) -> RunLock:
+        """The run's lock: shared while anyone holds or waits for it, forgotten as soon as nobody does."""
         with self._guard:
-            return self._locks.setdefault(run_id, threading.Lock())
+            lock = self._locks.get(run_id)
+            if lock is None:
+                lock = self._locks[run_id] = RunLock()
+            return lock
 
     # One poll
     def poll_once(self, run_id: int) -> None:
@@ -257,11 +276,11 @@ class Poller:
             run = self._settle_pending_reply(run)
             if run is None:
                 return
-        if run.final_notice == "posting":
+        if run.final_notice == FinalNotice.POSTING:
             run = self._settle_pending_final(run)
             if run is None:
                 return
-        if run.final_notice in ("sent", "dm"):  # the notice is out; finish what the crash interrupted
+        if run.final_notice in NOTICE_OUT:  # finish what a crash interrupted
             self._complete(run)
             return
         try:
@@ -428,7 +447,9 @@ class Poller:
         old_status = run.last_status
         if run.root_ts is None:  # no thread to post in: the root could not be posted just now
             if root_error in PERMANENT_SLACK_ERRORS:
-                run = self.store.update_run(run.id, final_notice="dm", outcome=outcome, note=summary_line, **seen)
+                run = self.store.update_run(
+                    run.id, final_notice=FinalNotice.DM, outcome=outcome, note=summary_line, **seen
+                )
                 self._audit_change(run, old_status, outcome, message, job)
                 self._complete(run, dm_detail=(text, blocks))
             else:
@@ -436,7 +457,9 @@ class Poller:
                 self._audit_change(run, old_status, outcome, message, job)
             return
         # Record the intent before posting: a crash after the post is then found, not repeated.
-        run = self.store.update_run(run.id, final_notice="posting", outcome=outcome, note=summary_line, **seen)
+        run = self.store.update_run(
+            run.id, final_notice=FinalNotice.POSTING, outcome=outcome, note=summary_line, **seen
+        )
         self._audit_change(run, old_status, outcome, message, job)
         try:
             response = self.slack.chat_postMessage(
@@ -450,13 +473,13 @@ class Poller:
                 metadata={"event_type": FINAL_EVENT, "event_payload": {"run_id": run.id}},
             )
         except SlackApiError as error:
-            code = _slack_error(error)
+            code = slack_error(error)
             if answer_lost(error):
                 log.warning("final notice of run %s: Slack answered %s; checking the thread next tick", run.id, code)
                 return
             if code in PERMANENT_SLACK_ERRORS:
                 log.warning("final notice of run %s can't be posted (%s): sending it to the requester", run.id, code)
-                run = self.store.update_run(run.id, final_notice="dm")
+                run = self.store.update_run(run.id, final_notice=FinalNotice.DM)
                 self._complete(run, dm_detail=(text, blocks))
                 return
             log.warning("final notice of run %s not posted (%s); retrying next tick", run.id, code)
@@ -469,7 +492,7 @@ class Poller:
             return
         run = self.store.update_run(
             run.id,
-            final_notice="sent",
+            final_notice=FinalNotice.SENT,
             final_notice_ts=response.get("ts"),
             posted_status=outcome,
             posted_message=message,
@@ -549,7 +572,7 @@ class Poller:
             where=where,
             summary_line=run.note,
             action=run.action,
-            channel_unavailable=run.channel_id if run.final_notice == "dm" else None,
+            channel_unavailable=run.channel_id if run.final_notice == FinalNotice.DM else None,
         )
         if dm_detail is not None:
             blocks = (blocks + dm_detail[1])[: status_blocks.MAX_BLOCKS]
@@ -566,7 +589,7 @@ class Poller:
             if not isinstance(error, SlackApiError) or answer_lost(error):
                 log.warning("DM about run %s: no clear answer from Slack (%s); looking next tick", run.id, error)
                 return None
-            log.warning("DM to %s about run %s failed: %s", run.requester_id, run.id, _slack_error(error))
+            log.warning("DM to %s about run %s failed: %s", run.requester_id, run.id, slack_error(error))
             self.store.update_run(run.id, requester_dm="failed")
             return False
         self.store.update_run(run.id, requester_dm="sent")
@@ -578,7 +601,7 @@ class Poller:
         try:
             return self.slack.conversations_open(users=user_id)["channel"]["id"]
         except (SlackApiError, OSError) as error:
-            log.info("conversations.open for %s failed: %s", user_id, _slack_error(error))
+            log.info("conversations.open for %s failed: %s", user_id, slack_error(error))
             return user_id
 
     def _find_dm(self, run: Run) -> str | None:
@@ -597,38 +620,21 @@ class Poller:
     def _post_root(self, run: Run, status: str, message: str, now: datetime) -> tuple[Run, str | None]:
         """The root message could not be posted when the run started: try again, with the current status.
         Returns the run and, when it failed, Slack's error code."""
-        if run.root_pending and run.root_posting_at is not None and now - run.root_posting_at < ROOT_POST_DEADLINE:
-            return run, "root_in_flight"  # sent and not answered yet (a slow Slack): its answer decides
-        if run.root_pending:  # an earlier post got no answer: it may be in the channel already
-            try:
-                found = find_root(
-                    self.slack, channel_id=run.channel_id, run_id=run.id, since=run.created_at.timestamp() - 1
-                )
-            except Unanswered as error:
-                return run, str(error)
-            if found:
-                return self.store.update_run(run.id, root_ts=found, root_pending=False), None
-        run = self.store.update_run(run.id, root_pending=True, root_posting_at=now)
         text, blocks = self._root(run, status, message, now)
-        try:
-            ts = post_root(self.slack, channel_id=run.channel_id, run_id=run.id, text=text, blocks=blocks)
-        except Unanswered as error:
-            return self.store.update_run(run.id, root_posting_at=None), str(error)
-        except Exception as error:
-            code = _slack_error(error)
-            log.info("root message of run %s still can't be posted: %s", run.id, code)
-            return self.store.update_run(run.id, root_pending=False, root_posting_at=None), code
         # The new root shows the current status, so there is nothing older left to reply about.
-        return self.store.update_run(
-            run.id, root_ts=ts, root_pending=False, root_posting_at=None, posted_status=status, posted_message=message
-        ), None
+        run, code, lost = post_root_once(
+            self.slack, self.store, run, text, blocks, now=now, posted_status=status, posted_message=message
+        )
+        if code is not None and not lost:
+            log.info("root message of run %s still can't be posted: %s", run.id, code)
+        return run, code
 
     def _update_root(self, run: Run, status: str, message: str, now: datetime, *, finished: bool = False) -> None:
         text, blocks = self._root(run, status, message, now, finished=finished)
         try:
             self.slack.chat_update(channel=run.channel_id, ts=run.root_ts, text=text, blocks=blocks)
         except Exception as error:
-            code = _slack_error(error)
+            code = slack_error(error)
             log.warning("root card of run %s not updated: %s", run.id, code)
             if not finished and code not in ROOT_GONE_ERRORS:  # transient: try again on the next tick
                 with self._guard:
@@ -673,10 +679,10 @@ class Poller:
         except SlackApiError as error:
             if answer_lost(error):
                 log.warning(
-                    "reply in run %s: Slack answered %s; checking the thread next tick", run.id, _slack_error(error)
+                    "reply in run %s: Slack answered %s; checking the thread next tick", run.id, slack_error(error)
                 )
                 return False
-            code = _slack_error(error)
+            code = slack_error(error)
             if code in PERMANENT_SLACK_ERRORS:
                 # Retrying every tick won't help: drop this one, the next change posts again.
                 log.warning("reply in run %s dropped: %s", run.id, code)
@@ -716,7 +722,7 @@ class Poller:
             log.info("final notice of run %s was posted before the interruption (%s)", run.id, found)
             return self.store.update_run(
                 run.id,
-                final_notice="sent",
+                final_notice=FinalNotice.SENT,
                 final_notice_ts=found,
                 posted_status=run.outcome or run.last_status,
                 posted_message=run.last_message,
@@ -737,12 +743,6 @@ class Poller:
             key=key,
             where=f"the thread of run {run.id}",
         )
-
-
-def _slack_error(error: Exception) -> str:
-    if isinstance(error, SlackApiError):
-        return str(error.response.get("error") or error.response.status_code)
-    return str(error)
 
 
 def _describe(error: Exception) -> str:

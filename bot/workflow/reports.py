@@ -1,8 +1,8 @@
 """Read-only answers to ``/migrate status <jobId>`` and ``/migrate list``.
 
 Called in the bot's worker pool after the listener acked (Graph and Slack calls are slow); the answer goes to
-the person only, through the command's ``response_url`` (:func:`bot.slack.web.tell_user`). Who may read: the
-people who may start migrations or approve them.
+the person only, through the command's ``response_url`` (:func:`bot.slack.web.tell_user`). Who may read
+(migrators and approvers) is decided before, by :class:`bot.workflow.access.Checkpoint`.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from bot.errors import CredentialError, GraphError, GraphNotFound
 from bot.graph.client import GraphClient
 from bot.graph.eligibility import eligibility_for
 from bot.slack.web import permalink, tell_user
-from bot.store import Run, RunState, Store, utcnow
+from bot.store import Run, Store, utcnow
 from bot.ui import reports as report_blocks
 from bot.ui.sentences import refusal_text
 from bot.ui.thread import summarize_tasks
 from bot.workflow.flow import SlashRequest, command_for
-from bot.workflow.policy import Decision, Policy
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,6 @@ class Reports:
         graph: GraphClient,
         slack: WebClient,
         store: Store,
-        policy: Policy,
         clock: Callable[[], datetime] = utcnow,
         list_limit: int = report_blocks.LIST_LIMIT,
         listed_days: int = report_blocks.LISTED_DAYS,
@@ -44,24 +42,12 @@ class Reports:
         self.graph = graph
         self.slack = slack
         self.store = store
-        self.policy = policy
         self.clock = clock
         self.list_limit = list_limit
         self.listed_days = listed_days
 
-    def may_read(self, user_id: str) -> Decision:
-        """Migrators and approvers may read job details and the run list."""
-        decision = self.policy.may_migrate(user_id)
-        if decision.allowed or self.policy.may_approve(user_id, requester_id="").allowed:
-            return Decision(True)
-        return decision
-
     # /migrate status <jobId>
     def status(self, request: SlashRequest, job_id: str) -> None:
-        decision = self.may_read(request.user_id)
-        if not decision.allowed:
-            self._tell(request, f":no_entry: {decision.reason}")
-            return
         try:
             job = self.graph.get_job(job_id)
         except (GraphError, CredentialError) as error:
@@ -91,20 +77,12 @@ class Reports:
     def _followed_run(self, job_id: str) -> Run | None:
         """The run whose thread belongs to the job: an active one first, else the latest with a message."""
         runs = [run for run in self.store.runs_for_job(job_id) if run.root_ts]
-        active = [
-            run
-            for run in runs
-            if run.state in (RunState.RUNNING, RunState.STARTING, RunState.PENDING) and run.parent_run_id is None
-        ]
+        active = [run for run in runs if run.is_active and run.parent_run_id is None]
         return (active or runs or [None])[0]
 
     # /migrate list
     def list_runs(self, request: SlashRequest) -> None:
         """Waiting, running, and ended in the last days; one ``chat.getPermalink`` per listed run (capped)."""
-        decision = self.may_read(request.user_id)
-        if not decision.allowed:
-            self._tell(request, f":no_entry: {decision.reason}")
-            return
         now = self.clock()
         runs, total = self.store.listed_runs(now - timedelta(days=self.listed_days), self.list_limit)
         listed = [(run, permalink(self.slack, run.channel_id, run.root_ts)) for run in runs]

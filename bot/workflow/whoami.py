@@ -11,25 +11,19 @@ from bot.credential.health import CredentialHealth
 from bot.slack.mrkdwn import escape
 from bot.slack.web import tell_user
 from bot.store import utcnow
-from bot.workflow.policy import Policy
 
 
 class Whoami:
     """``/migrate whoami``: people who may migrate see which admin account and tenant the bot acts as."""
 
-    def __init__(self, *, health: CredentialHealth, policy: Policy, slack: WebClient, graph_base_url: str) -> None:
+    def __init__(self, *, health: CredentialHealth, slack: WebClient, graph_base_url: str) -> None:
         self.health = health
-        self.policy = policy
         self.slack = slack
         self.graph_base_url = graph_base_url
 
     def answer(self, *, user_id: str, channel_id: str, response_url: str | None = None) -> None:
-        """Reply to ``user_id`` only (ephemeral). Call after the ack: the policy may ask Slack for group members."""
-        decision = self.policy.may_migrate(user_id)
-        if decision.allowed:
-            text = whoami_text(self.health, graph_base_url=self.graph_base_url)
-        else:
-            text = f":no_entry: {decision.reason}"
+        """Reply to ``user_id`` only (ephemeral), once the checkpoint allowed it (people who may migrate)."""
+        text = whoami_text(self.health, graph_base_url=self.graph_base_url)
         tell_user(self.slack, channel_id=channel_id, user_id=user_id, text=text, response_url=response_url)
 
 

@@ -138,6 +138,13 @@ class SlackSender:
         response, sent_at, acked_at = self.post(body, **opts)
         return response, sent_at, acked_at, body
 
+    def payload(self, payload: dict, *, bad_signature: bool = False, stale: bool = False) -> SentRequest:
+        """POST any interaction payload, signed, as Slack would: for payloads no person could produce through
+        the stand-in's own helpers (a forged run id, channel or workspace; a payload missing fields)."""
+        kind = str(payload.get("type") or "")
+        response, sent_at, acked_at, body = self._send_payload(kind, payload, bad_signature=bad_signature, stale=stale)
+        return SentRequest(kind, body, payload, response, sent_at, acked_at, payload.get("trigger_id"))
+
     # ---------------------------------------------------------------- slash command
 
     def slash_command_fields(
