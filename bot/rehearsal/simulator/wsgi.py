@@ -9,7 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
@@ -241,6 +241,12 @@ class GraphSimulator:
     def v1_url(self) -> str:
         """The same API under ``/v1.0``."""
         return self.url + "/v1.0"
+
+    def set_options(self, **changes: Any) -> SimOptions:
+        """Switch readings while running, e.g. ``set_options(cancel_in_progress=True)``; returns the new options."""
+        with self._lock:
+            self.state.options = replace(self.state.options, **changes)
+            return self.state.options
 
     # Tokens
     def mint_token(self, preset: str | None = None, **claims: Any) -> str:
@@ -634,6 +640,8 @@ class GraphSimulator:
             case "POST", ["deny"]:
                 self.deny(body["operation"], bool(body.get("denied", True)))
                 return _Response(204)
+            case "POST", ["options"]:
+                return _Response(200, {k: str(v) for k, v in asdict(self.set_options(**body)).items()})
             case "POST", ["tokens"]:
                 preset = body.pop("preset", None)
                 return _Response(201, {"access_token": self.mint_token(preset, **body), "token_type": "Bearer"})
