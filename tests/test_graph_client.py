@@ -532,3 +532,11 @@ def test_a_migrate_retry_of_a_failed_job_is_recognised_on_read_back(sim, client)
     assert result.confirmed_by_reread and result.job.status is JobStatus.PROCESSING
     assert result.job.last_updated > before.last_updated
     assert before.last_updated - before.created_at > timedelta(0)
+
+
+def test_the_client_works_against_v1(sim):
+    with GraphClient(sim.v1_url, StaticToken(TOKEN)) as graph:
+        assert graph.get_job(SEED_SUBMITTED).status is JobStatus.SUBMITTED
+        assert graph.validate_job(SEED_SUBMITTED).job.status is JobStatus.VALIDATE_SUBMITTED
+        assert len(graph.list_jobs()) == len(sim.state.list_jobs())
+    assert {r.path.split("/")[1] for r in sim.requests} == {"v1.0"}
