@@ -87,6 +87,15 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value
 
+    @field_validator("graph_base_url")
+    @classmethod
+    def _graph_version(cls, value: str) -> str:
+        """Graph documents these endpoints under ``/beta`` and ``/v1.0``; either is accepted, nothing else."""
+        value = value.rstrip("/")
+        if not value.endswith(("/beta", "/v1.0")):
+            raise ValueError("must end with /beta or /v1.0, e.g. https://graph.microsoft.com/beta")
+        return value
+
     @field_validator("token_cache_key")
     @classmethod
     def _key(cls, value: SecretStr | None) -> SecretStr | None:

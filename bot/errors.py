@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 
 class MigrateBotError(Exception):
@@ -35,6 +36,9 @@ class CredentialError(MigrateBotError):
 
 
 class ConflictReason(str, Enum):
+    """Why Graph answered 409, decided from the status code, the error code and the job read back (never from
+    Graph's message, whose wording is undocumented)."""
+
     WRONG_STATUS = "wrong_status"
     VALIDATION_EXPIRED = "validation_expired"
     UNKNOWN = "unknown"
@@ -94,26 +98,47 @@ class GraphNotFound(GraphError):
     hint = "Check the job id: Graph does not know this job in the target tenant."
 
 
-class GraphConflict(GraphError):
-    """409: the job's status does not allow the action, or its validation expired."""
+#: What to do about an expired validation: Graph documents validate only from submitted or validateFailed.
+NO_REVALIDATION = (
+    "Graph offers no revalidation for this job: validate is accepted only from submitted or validateFailed, and "
+    "migrate refuses a validation older than 7 days. Instead, cancel this job (no user has moved yet) and create "
+    "a new job for the same users; validate it and start it within 7 days."
+)
 
-    def __init__(self, info: GraphErrorInfo, reason: ConflictReason) -> None:
+
+class GraphConflict(GraphError):
+    """409: the job's status does not allow the action, or its validation expired. ``job`` is the job as read back
+    after the refusal (a :class:`bot.graph.models.MigrationJob`), None when it could not be read."""
+
+    def __init__(self, info: GraphErrorInfo, reason: ConflictReason, job: Any = None) -> None:
         super().__init__(info)
         self.reason = reason
+        self.job = job
 
     @property
     def hint(self) -> str:  # type: ignore[override]
         if self.reason is ConflictReason.VALIDATION_EXPIRED:
-            return "The validation is older than 7 days: validate the job again, then migrate."
+            return NO_REVALIDATION
         return "The job's current status does not allow this action. Check its status and try again."
 
 
 class GraphAuthError(GraphError):
-    hint = (
-        "The admin credential was refused. The signed-in admin may lack the Microsoft 365 Migration "
-        "Administrator or Global Administrator role (or a PIM role is not active), or the app lacks "
-        "CrossTenantContentMigration.ReadWrite.All."
-    )
+    """401 (the token itself was refused: missing, malformed or expired) or 403 (a valid token without the
+    permission or role the operation needs)."""
+
+    @property
+    def hint(self) -> str:  # type: ignore[override]
+        if self.status_code == 401:
+            return (
+                "Graph refused the token itself (missing, malformed or expired): sign the admin in again "
+                "(`migrate-bot login`) or replace the static token."
+            )
+        return (
+            "The admin credential was refused. The signed-in admin may lack the Microsoft 365 Migration "
+            "Administrator or Global Administrator role (or a PIM role is not active), or the app lacks "
+            "CrossTenantContentMigration.ReadWrite.All (Read.All allows only reads). Some Graph pages say "
+            "validate and migrate are not supported with app-only tokens: use the delegated admin sign-in."
+        )
 
 
 class GraphThrottled(GraphError):

@@ -324,8 +324,11 @@ def test_validate_failed_lists_the_invalid_users_and_offers_to_validate_again(wo
 
 def test_validate_refusals_are_honest(world):
     expired = open_modal(world, "validate", SEED_VALIDATION_EXPIRED)
-    assert expired["submit"]["text"] == "Validate" and "has expired" in dump(expired)
-    assert "not documented" in dump(expired)  # revalidating an expired validatePassed: said plainly
+    assert not expired.get("submit") and "has expired" in dump(expired)
+    assert "no revalidation" in dump(expired)  # said plainly, with what to do instead
+    assert f"/migrate cancel {SEED_VALIDATION_EXPIRED}" in dump(expired) and "new job for the same users" in dump(
+        expired
+    )
     running = open_modal(world, "validate", SEED_IN_PROGRESS)
     assert not running.get("submit") and "can't be validated now" in dump(running)
     fresh = open_modal(world, "validate", SEED_VALIDATE_PASSED)
@@ -428,6 +431,7 @@ def test_cancel_button_on_a_running_migration_cancels_it_in_its_thread(world):
 
 def test_cancel_with_approval_calls_graph_once(approval_world):
     world = approval_world
+    world.sim.set_options(cancel_in_progress=True)  # the admin table's reading (tests/test_readings.py: both)
     view = open_modal(world, "cancel", SEED_IN_PROGRESS)  # syncing, cutover in 2 days; not tracked by the bot
     assert view["submit"]["text"] == "Request approval" and "A second person must approve" in dump(view)
     submit(world, view, "CHG0044 postpone wave 6")
@@ -503,7 +507,7 @@ def test_cancel_after_cutover_began_is_explained(world):
     submit(world, view, "CHG0045")
     shown = reply_to(world, REQUESTER, "Could not cancel the job")
     assert "409" in shown.text and "Cutover has already begun" in shown.text and "stay migrated" in shown.text
-    assert "Cancel is not possible" in shown.text  # Graph's own words, escaped
+    assert "not permitted for this batch (cuttingOver)" in shown.text  # Graph's own words, escaped
     run = wait_run(world, SEED_IN_PROGRESS, "cancel", RunState.NOT_STARTED)
     assert run.root_ts is None
     [called] = audit(world, SEED_IN_PROGRESS, "cancel_called")

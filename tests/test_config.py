@@ -115,3 +115,16 @@ def test_static_token_only_against_a_loopback_simulator(monkeypatch):
     settings = load_settings()
     settings.require_graph_credential()  # no Azure settings needed for the simulator
     assert "rehearsal" not in repr(settings)
+
+
+@pytest.mark.parametrize("url", ["https://graph.microsoft.com/beta", "https://graph.microsoft.com/v1.0/"])
+def test_graph_base_url_accepts_beta_and_v1(monkeypatch, url):
+    monkeypatch.setenv("GRAPH_BASE_URL", url)
+    assert load_settings().graph_base_url == url.rstrip("/")
+
+
+@pytest.mark.parametrize("url", ["https://graph.microsoft.com", "https://graph.microsoft.com/v2.0"])
+def test_graph_base_url_without_a_version_is_refused(monkeypatch, url):
+    monkeypatch.setenv("GRAPH_BASE_URL", url)
+    with pytest.raises(ConfigError, match="GRAPH_BASE_URL.*/beta or /v1.0"):
+        load_settings()

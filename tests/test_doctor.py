@@ -171,6 +171,23 @@ def test_graph_401_with_the_static_token_names_it(env, capsys):
     assert "401" in lines["graph"] and "GRAPH_STATIC_TOKEN" in lines["graph"]
 
 
+@pytest.mark.parametrize(
+    ("preset", "ok", "expected"),
+    [
+        ("migration-admin", True, ""),
+        ("app-reader", True, ""),  # listing needs only Read.All
+        ("expired", False, "GRAPH_STATIC_TOKEN"),
+        ("no-role", False, "Migration Administrator"),
+    ],
+)
+def test_check_against_the_simulators_signed_tokens(env, capsys, sim, preset, ok, expected):
+    token = sim.mint_token(preset)
+    env(GRAPH_STATIC_TOKEN=token)
+    status, lines, _ = check(capsys, token)
+    assert lines["graph"].startswith("✓" if ok else "✗") and expected in lines["graph"]
+    assert (status == 0) is ok
+
+
 # -- database ------------------------------------------------------------------------------------------------------
 
 
@@ -220,7 +237,8 @@ def admin_env(env, authority, tmp_path, sim, monkeypatch):
     for name, value in credential_env(authority, tmp_path / "state", key).items():
         monkeypatch.setenv(name, value)
     env(GRAPH_STATIC_TOKEN=None)
-    sim.token = None  # the simulator accepts the fake authority's tokens
+    sim.token = None
+    sim.trust_opaque_tokens = True  # the fake authority's opaque tokens: the simulator can't check them
     return key
 
 
@@ -256,6 +274,7 @@ def test_graph_refusing_the_admin_token_says_login(admin_env, capsys, authority,
     with AdminCredential(load_settings()) as cli:
         cli.login(show=lambda message: None)
     sim.token = "only-some-other-token"
+    sim.trust_opaque_tokens = False
     status, lines, _ = check(capsys, admin_env, *authority.secrets())
     assert status == 1 and lines["credential"].startswith("✓") and lines["graph"].startswith("✗")
     assert "401" in lines["graph"] and "run migrate-bot login" in lines["graph"]

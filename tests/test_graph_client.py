@@ -6,7 +6,7 @@ import base64
 import logging
 import socket
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -27,6 +27,7 @@ from bot.errors import (
 )
 from bot.graph.client import ActionResult, GraphClient
 from bot.graph.models import JobStatus, MigrationJob, ServiceStatus
+from bot.rehearsal.simulator import SimOptions
 from bot.rehearsal.simulator.seed import (
     SEED_IN_PROGRESS,
     SEED_SUBMITTED,
@@ -180,12 +181,51 @@ def test_connection_refused_is_retried_then_unavailable(sleeps):
 
 
 # Errors
-def test_auth_errors(sim):
-    with GraphClient(sim.base_url, StaticToken("someone-elses-token")) as graph:
+@pytest.mark.parametrize("token", ["someone-elses-token", "expired", "forged"])
+def test_a_refused_token_is_401_and_the_advice_is_to_sign_in_again(sim, token):
+    if token == "expired":
+        token = sim.mint_token("expired")
+    elif token == "forged":
+        token = sim.mint_token("migration-admin")[:-6] + "AAAAAA"
+    with GraphClient(sim.base_url, StaticToken(token)) as graph:
         with pytest.raises(GraphAuthError) as caught:
             graph.get_job(SEED_SUBMITTED)
     assert (caught.value.status_code, caught.value.code) == (401, "InvalidAuthenticationToken")
-    assert "Migration Administrator" in caught.value.hint and "Global Administrator" in caught.value.hint
+    assert "migrate-bot login" in caught.value.hint and "Migration Administrator" not in caught.value.hint
+
+
+@pytest.mark.parametrize(
+    ("preset", "advice"),
+    [
+        ("reader", "CrossTenantContentMigration.ReadWrite.All"),
+        ("no-role", "Migration Administrator"),
+        ("app", "app-only"),
+    ],
+)
+def test_a_token_without_the_permission_or_role_is_403_and_the_advice_names_what_is_missing(sim, preset, advice):
+    with GraphClient(sim.base_url, StaticToken(sim.mint_token(preset))) as graph:
+        if preset != "no-role":
+            assert graph.get_job(SEED_VALIDATE_PASSED).status is JobStatus.VALIDATE_PASSED  # reads still work
+        with pytest.raises(GraphAuthError) as caught:
+            graph.migrate_job(SEED_VALIDATE_PASSED)
+    assert (caught.value.status_code, caught.value.code) == (403, "accessDenied")
+    assert advice in caught.value.hint and "Global Administrator" in caught.value.hint
+    assert sim.job(SEED_VALIDATE_PASSED)["status"] == "validatePassed"
+
+
+@pytest.mark.parametrize("app_only_actions", [False, True])
+def test_an_app_only_migrate_under_both_readings(app_only_actions):
+    simulator = start_simulator(options=SimOptions(app_only_actions=app_only_actions))
+    try:
+        with GraphClient(simulator.base_url, StaticToken(simulator.mint_token("app"))) as graph:
+            if app_only_actions:  # the overview: application permissions work for every operation
+                assert graph.migrate_job(SEED_VALIDATE_PASSED).job.status is JobStatus.PROCESSING
+            else:  # the migrate page: app-only not supported
+                with pytest.raises(GraphAuthError) as caught:
+                    graph.migrate_job(SEED_VALIDATE_PASSED)
+                assert caught.value.status_code == 403 and "delegated" in caught.value.hint
+    finally:
+        simulator.stop()
 
 
 def test_forbidden_operation_is_an_auth_error_and_nothing_changes(sim, client):
@@ -200,32 +240,89 @@ def test_validation_expired_conflict(sim, client):
     with pytest.raises(GraphConflict) as caught:
         client.migrate_job(SEED_VALIDATION_EXPIRED)
     assert caught.value.reason is ConflictReason.VALIDATION_EXPIRED and caught.value.status_code == 409
-    assert "7 days" in caught.value.hint
+    assert "no revalidation" in caught.value.hint and "new job for the same users" in caught.value.hint
+    assert caught.value.job.status is JobStatus.VALIDATE_PASSED  # read back after the refusal
     assert sim.count("POST", "/migrate") == 1
+
+
+@pytest.mark.parametrize("revalidate_expired", [False, True])
+def test_validating_an_expired_job_under_both_readings(revalidate_expired):
+    simulator = start_simulator(options=SimOptions(revalidate_expired=revalidate_expired))
+    try:
+        with GraphClient(simulator.base_url, StaticToken(TOKEN)) as graph:
+            if revalidate_expired:
+                assert graph.validate_job(SEED_VALIDATION_EXPIRED).job.status is JobStatus.VALIDATE_SUBMITTED
+            else:
+                with pytest.raises(GraphConflict) as caught:
+                    graph.validate_job(SEED_VALIDATION_EXPIRED)
+                assert caught.value.reason is ConflictReason.VALIDATION_EXPIRED
+                assert "no revalidation" in caught.value.hint
+    finally:
+        simulator.stop()
 
 
 def test_wrong_status_conflict(client):
     with pytest.raises(GraphConflict) as caught:
         client.migrate_job(SEED_VALIDATE_FAILED)
     assert caught.value.reason is ConflictReason.WRONG_STATUS
-    assert "current status is validateFailed" in caught.value.info.message
+    assert caught.value.job.status is JobStatus.VALIDATE_FAILED
 
 
+MISLEADING = [
+    "Migration can't be started because the current status is failed",
+    "Validation results expired (passed more than 7 days ago). Revalidate the job before migrating.",
+    "Something else is locked",
+]
+
+
+@pytest.mark.parametrize("message", MISLEADING)
 @pytest.mark.parametrize(
-    ("code", "message", "reason"),
+    ("action", "status", "age_days", "reason"),
     [
-        ("conflict", "Migration can't be started because the current status is failed", ConflictReason.WRONG_STATUS),
-        ("someNewCode", "Validation passed more than 7 days ago. Revalidate.", ConflictReason.VALIDATION_EXPIRED),
-        ("conflict", "Something else is locked", ConflictReason.UNKNOWN),
+        ("migrate", "validatePassed", 8, ConflictReason.VALIDATION_EXPIRED),
+        ("migrate", "validateFailed", 1, ConflictReason.WRONG_STATUS),
+        ("migrate", "failed", 1, ConflictReason.UNKNOWN),  # migrate is allowed from failed: something else
+        ("validate", "validatePassed", 8, ConflictReason.VALIDATION_EXPIRED),
+        ("validate", "validatePassed", 1, ConflictReason.WRONG_STATUS),
+        ("validate", "submitted", 1, ConflictReason.UNKNOWN),
+        ("cancel", "inProgress", 1, ConflictReason.WRONG_STATUS),
+        ("cancel", "cuttingOver", 1, ConflictReason.WRONG_STATUS),
+        ("cancel", "submitted", 1, ConflictReason.UNKNOWN),
     ],
 )
-def test_conflict_reasons_are_read_from_the_message(code, message, reason):
+def test_conflicts_are_classified_from_the_job_read_back_never_the_message(action, status, age_days, reason, message):
     job_id = str(uuid.uuid4())
+    updated = (datetime.now(UTC) - timedelta(days=age_days)).isoformat()
+    job = {"id": job_id, "displayName": "w", "status": status, "lastUpdatedDateTime": updated}
     with respx.mock(base_url="https://graph.test/beta") as router:
-        router.get(f"{JOBS}/{job_id}").respond(409, json={"error": {"code": code, "message": message}})
+        router.get(f"{JOBS}/{job_id}").respond(200, json=job)
+        router.post(f"{JOBS}/{job_id}/{action}").respond(409, json={"error": {"code": "conflict", "message": message}})
         with GraphClient("https://graph.test/beta", StaticToken()) as graph, pytest.raises(GraphConflict) as caught:
-            graph.get_job(job_id)
+            getattr(graph, f"{action}_job")(job_id)
     assert caught.value.reason is reason
+    assert caught.value.job.status.value == status
+
+
+def test_a_409_whose_job_cant_be_read_back_falls_back_to_the_error_code():
+    job_id = str(uuid.uuid4())
+    job = {"id": job_id, "displayName": "w", "status": "validatePassed"}
+    with respx.mock(base_url="https://graph.test/beta") as router:
+        router.get(f"{JOBS}/{job_id}").mock(
+            side_effect=[httpx.Response(200, json=job), httpx.Response(404, json={"error": {"code": "itemNotFound"}})]
+            * 2
+        )
+        post = router.post(f"{JOBS}/{job_id}/migrate")
+        post.side_effect = [
+            httpx.Response(409, json={"error": {"code": "validationExpired", "message": "current status is x"}}),
+            httpx.Response(409, json={"error": {"code": "conflict", "message": "Validation expired, revalidate"}}),
+        ]
+        with GraphClient("https://graph.test/beta", StaticToken()) as graph:
+            with pytest.raises(GraphConflict) as by_code:
+                graph.migrate_job(job_id)
+            with pytest.raises(GraphConflict) as unknown:
+                graph.migrate_job(job_id)
+    assert by_code.value.reason is ConflictReason.VALIDATION_EXPIRED and by_code.value.job is None
+    assert unknown.value.reason is ConflictReason.UNKNOWN  # the message says "expired": it is not read
 
 
 def test_bad_request_and_ids_from_inner_error():
@@ -329,7 +426,23 @@ def test_validate_from_submitted_to_validate_passed(sim, client):
     assert client.migrate_job(SEED_SUBMITTED).job.status is JobStatus.PROCESSING
 
 
-def test_cancel_before_cutover_and_refused_during_cutover(sim, client):
+def test_cancel_in_progress_is_refused_under_the_strict_reading(sim, client):
+    with pytest.raises(GraphConflict) as caught:
+        client.cancel_job(SEED_IN_PROGRESS)
+    assert caught.value.reason is ConflictReason.WRONG_STATUS
+    assert caught.value.job.status is JobStatus.IN_PROGRESS
+
+
+def test_cancel_before_cutover_and_refused_during_cutover():
+    simulator = start_simulator(options=SimOptions(cancel_in_progress=True))  # the admin table's reading
+    try:
+        with GraphClient(simulator.base_url, StaticToken(TOKEN)) as graph:
+            _cancel_before_cutover_and_refused_during_cutover(simulator, graph)
+    finally:
+        simulator.stop()
+
+
+def _cancel_before_cutover_and_refused_during_cutover(sim, client):
     result = client.cancel_job(SEED_IN_PROGRESS)
     assert result.job.status is JobStatus.PENDING_CANCEL and result.job.display_name == "wave6_engineering"
     assert result.job.message == "cancellation request has been accepted for the migration job"
@@ -419,3 +532,11 @@ def test_a_migrate_retry_of_a_failed_job_is_recognised_on_read_back(sim, client)
     assert result.confirmed_by_reread and result.job.status is JobStatus.PROCESSING
     assert result.job.last_updated > before.last_updated
     assert before.last_updated - before.created_at > timedelta(0)
+
+
+def test_the_client_works_against_v1(sim):
+    with GraphClient(sim.v1_url, StaticToken(TOKEN)) as graph:
+        assert graph.get_job(SEED_SUBMITTED).status is JobStatus.SUBMITTED
+        assert graph.validate_job(SEED_SUBMITTED).job.status is JobStatus.VALIDATE_SUBMITTED
+        assert len(graph.list_jobs()) == len(sim.state.list_jobs())
+    assert {r.path.split("/")[1] for r in sim.requests} == {"v1.0"}

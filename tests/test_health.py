@@ -76,7 +76,8 @@ def admin_world(ops_world, authority, credential_settings):
         authority.access_token_lifetime = 60  # under MSAL's 5-minute margin: each token() asks the authority
         sign_in(credential_settings)
         world = ops_world(**settings)
-        world.sim.token = None  # the simulator accepts any bearer token: the fake authority's
+        world.sim.token = None
+        world.sim.trust_opaque_tokens = True  # the fake authority's opaque tokens: the simulator can't check them
         world.stop_bot()
         world.credential = AdminCredential(credential_settings())
         world.start_bot(tokens=world.credential)

@@ -106,11 +106,12 @@ def test_unknown_job_shows_404_in_the_modal(world):
     assert not view.get("submit")
 
 
-def test_expired_validation_offers_no_submit_and_says_validate(world):
+def test_expired_validation_offers_no_submit_and_says_what_works(world):
     view = world.open_modal(SEED_VALIDATION_EXPIRED)
     rendered = json.dumps(view)
     assert not view.get("submit")
-    assert "older than 7 days" in rendered and "/migrate validate" in rendered
+    assert "older than 7 days" in rendered and "no revalidation" in rendered and "/migrate validate" not in rendered
+    assert f"/migrate cancel {SEED_VALIDATION_EXPIRED}" in rendered and "new job for the same users" in rendered
 
 
 def test_wrong_status_409_is_explained_and_nothing_recorded_as_started(world):
@@ -119,7 +120,7 @@ def test_wrong_status_409_is_explained_and_nothing_recorded_as_started(world):
     world.submit_modal(view, "CHG1")
     world.wait_until(lambda: ephemerals_for(world, REQUESTER), what="refusal")
     text = ephemerals_for(world, REQUESTER)[0]
-    assert "status does not allow" in text and "current status is validateFailed" in text
+    assert "status does not allow" in text and "not permitted for this batch (validateFailed)" in text
     run = world.run_for(SEED_VALIDATE_PASSED)
     assert run.state == RunState.NOT_STARTED and run.root_ts is None
     assert world.slack.messages(CHANNEL) == []
@@ -131,7 +132,7 @@ def test_validation_expiring_between_modal_and_submit_is_explained(world):
     world.submit_modal(view, "CHG1")
     world.wait_until(lambda: ephemerals_for(world, REQUESTER), what="refusal")
     text = ephemerals_for(world, REQUESTER)[0]
-    assert "Validation expired" in text and "/migrate validate" in text
+    assert "Validation expired" in text and "no revalidation" in text and "/migrate cancel" in text
     assert world.run_for(SEED_VALIDATE_PASSED).state == RunState.NOT_STARTED
 
 

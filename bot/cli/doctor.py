@@ -204,7 +204,10 @@ def check_graph(settings: Settings, tokens: Any) -> Check:
         jobs = graph.list_jobs(max_pages=1)
     except GraphAuthError as error:
         if error.status_code == 401 and settings.graph_static_token is not None:
-            fix = "the simulator refused GRAPH_STATIC_TOKEN: set it to the simulator's --token"
+            fix = (
+                "the simulator refused GRAPH_STATIC_TOKEN (unknown, malformed or expired): set it to a token "
+                "`migrate-bot simulator` printed, or to its --token"
+            )
         elif error.status_code == 401:
             fix = "Graph refused the admin's token: run migrate-bot login on the bot's host"
         else:

@@ -45,7 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=8765)
     sim.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
     sim.add_argument("--no-seed", action="store_true", help="start with no jobs")
-    sim.add_argument("--token", default=None, help="accept only this bearer token (default: any)")
+    sim.add_argument("--token", default=None, help="also accept this static bearer token (a full-rights admin)")
+    sim.add_argument(
+        "--lax",
+        action="append",
+        default=[],
+        choices=["revalidate-expired", "cancel-in-progress", "past-complete-after", "app-only-actions"],
+        help="take the permissive reading of a documented contradiction (repeatable; default: all strict)",
+    )
 
     sub.add_parser("login", help="sign the admin in with the device code flow")
     sub.add_parser("logout", help="forget the admin account and its tokens")

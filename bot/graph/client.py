@@ -44,6 +44,10 @@ from bot.errors import (
 )
 from bot.graph.models import (
     ACTION_EFFECTS,
+    MIGRATABLE,
+    NOT_CANCELLABLE,
+    VALIDATABLE,
+    VALIDATION_TTL,
     JobStatus,
     MigrationJob,
     MigrationTask,
@@ -186,6 +190,8 @@ class GraphClient:
             ) from error
         except GraphThrottled:
             raise
+        except GraphConflict as conflict:  # why: from the job as it is now, not from Graph's wording
+            raise self._explained(action, job_id, conflict) from conflict
         except GraphUnavailable as error:  # timeout, dropped connection or 5xx: did it happen?
             return self._confirm(action, job_id, before, error)
         request_id = response.headers.get("request-id")
@@ -206,6 +212,17 @@ class GraphClient:
             client_request_id,
         )
         return ActionResult(job, request_id, client_request_id)
+
+    def _explained(self, action: str, job_id: str, conflict: GraphConflict) -> GraphConflict:
+        """The 409 with its reason decided from the job read back (or, if it can't be read, the error code)."""
+        try:
+            after: MigrationJob | None = self.get_job(job_id)
+        except (GraphError, CredentialError) as reread:
+            log.info("%s %s: 409, and reading the job back failed (%s)", action, job_id, reread)
+            after = None
+        reason = conflict_reason(action, after, conflict.code, datetime.now(UTC))
+        log.info("%s %s: 409 %s (%s)", action, job_id, reason.value, after.status_label if after else "job unread")
+        return GraphConflict(conflict.info, reason, after)
 
     def _confirm(self, action: str, job_id: str, before: MigrationJob, failure: GraphUnavailable) -> ActionResult:
         log.warning("%s %s: no clear answer (%s); reading the job back", action, job_id, failure)
@@ -464,13 +481,39 @@ def _inner(inner: Any, key: str) -> str | None:
 
 
 def _conflict_reason(info: GraphErrorInfo) -> ConflictReason:
-    """Tell the two documented 409s apart. The codes are undocumented, so the message decides first."""
-    text = f"{info.message} {info.code or ''}".lower()
-    if any(marker in text for marker in ("expired", "7 days", "seven days", "revalidate", "re-validate")):
+    """A 409 outside an action (no job to read back): only a code that names expiry says more than UNKNOWN."""
+    return conflict_reason(None, None, info.code, datetime.now(UTC))
+
+
+def conflict_reason(action: str | None, job: MigrationJob | None, code: str | None, now: datetime) -> ConflictReason:
+    """Why ``action`` got a 409, from the job read back after it (``job``) and Graph's error ``code``; never from
+    the message, whose wording is undocumented (reference section 5)."""
+    if job is not None:
+        status = job.status
+        expired = (
+            status is JobStatus.VALIDATE_PASSED
+            and job.last_updated is not None
+            and now - _as_utc(job.last_updated) >= VALIDATION_TTL
+        )
+        if action == "migrate" and status is JobStatus.VALIDATE_PASSED:
+            return ConflictReason.VALIDATION_EXPIRED  # the only documented 409 from validatePassed
+        if action == "validate" and expired:
+            return ConflictReason.VALIDATION_EXPIRED
+        if action == "migrate":
+            allowed = status in MIGRATABLE
+        elif action == "validate":
+            allowed = status in VALIDATABLE
+        else:  # cancel: the cancel page refuses it once the migration is in progress
+            allowed = status not in NOT_CANCELLABLE and status is not JobStatus.IN_PROGRESS
+        if not allowed:
+            return ConflictReason.WRONG_STATUS
+    if code and "expired" in code.lower():
         return ConflictReason.VALIDATION_EXPIRED
-    if "current status" in text:
-        return ConflictReason.WRONG_STATUS
     return ConflictReason.UNKNOWN
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

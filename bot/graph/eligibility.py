@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bot.errors import NO_REVALIDATION
 from bot.graph.models import (
     MIGRATION_RUNNING,
     MIGRATION_TERMINAL,
@@ -40,13 +41,13 @@ def migrate_eligibility(job: MigrationJob, now: datetime) -> Eligibility:
             return Eligibility(
                 False,
                 f"Validation passed {_days(age)} ago; Graph refuses migrate once it is older than 7 days.",
-                f"Run `/migrate validate {job.id}` to validate the job again, then start it.",
+                f"{NO_REVALIDATION} Cancel it with `/migrate cancel {job.id}`.",
                 validation_age=age,
             )
         warning = ""
         if age is not None and age >= VALIDATION_WARN_AFTER:
             left = VALIDATION_TTL - age
-            warning = f"Validation expires in {_hours(left)}: start soon or revalidate."
+            warning = f"Validation expires in {_hours(left)}: start it before then (Graph offers no revalidation)."
         return Eligibility(True, "Validation passed: ready to migrate.", validation_age=age, warning=warning)
     if status in (JobStatus.FAILED, JobStatus.COMPLETED_WITH_ERRORS):
         return Eligibility(True, "A new attempt retries only the users who did not finish.")
@@ -85,8 +86,7 @@ def validate_eligibility(job: MigrationJob, now: datetime) -> Eligibility:
     """Decide from the job alone whether Graph will accept ``validate`` now.
 
     Documented: only from ``submitted`` and ``validateFailed``. An *expired* ``validatePassed`` (older than 7 days)
-    is offered too, with a warning: the docs have no way out of it, some tenants (and the simulator) accept a
-    revalidation, and Graph's 409 is explained if this one does not.
+    is refused too, with the way out that works (reference section 7 item 7: no documented revalidation).
     """
     status = job.status
     if status is JobStatus.SUBMITTED:
@@ -97,14 +97,10 @@ def validate_eligibility(job: MigrationJob, now: datetime) -> Eligibility:
         age = now - _utc(job.last_updated) if job.last_updated else None
         if age is not None and age >= VALIDATION_TTL:
             return Eligibility(
-                True,
+                False,
                 f"Validation passed {_days(age)} ago and has expired: Graph refuses migrate after 7 days.",
+                f"{NO_REVALIDATION} Cancel it with `/migrate cancel {job.id}`.",
                 validation_age=age,
-                warning=(
-                    "Graph documents validate only from submitted or validateFailed; revalidating an expired "
-                    "validatePassed job is not documented. If Graph refuses it (409), create a new batch "
-                    "for these users."
-                ),
             )
         left = f" It stays valid for another {_hours(VALIDATION_TTL - age)}." if age is not None else ""
         return Eligibility(
@@ -172,7 +168,10 @@ def cancel_eligibility(job: MigrationJob, now: datetime) -> Eligibility:
         return Eligibility(
             True,
             "The migration is still syncing: no user has been cut over yet.",
-            warning=f"Cancel is possible only until cutover begins (not before {cutover}).",
+            warning=(
+                f"Cancel is possible at most until cutover begins (not before {cutover}); Graph's cancel page "
+                "refuses it (409) once the migration is in progress."
+            ),
         )
     if status is JobStatus.UNKNOWN_FUTURE_VALUE:
         return Eligibility(

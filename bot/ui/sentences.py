@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.errors import (
+    NO_REVALIDATION,
     ConflictReason,
     CredentialError,
     GraphActionOutcomeUnknown,
@@ -13,6 +14,7 @@ from bot.errors import (
     GraphThrottled,
     GraphUnavailable,
 )
+from bot.graph.models import JobStatus
 from bot.slack.mrkdwn import escape
 
 
@@ -22,10 +24,7 @@ def describe_graph_error(error: GraphError) -> tuple[str, str]:
         return ("Job not found", "Check the job id: it must be a cross-tenant migration job of the target tenant.")
     if isinstance(error, GraphConflict):
         if error.reason is ConflictReason.VALIDATION_EXPIRED:
-            return (
-                "Validation expired",
-                "The validation is older than 7 days. Run `/migrate validate <jobId>`, then start it again.",
-            )
+            return ("Validation expired", f"{NO_REVALIDATION} Cancel it with `/migrate cancel <jobId>`.")
         return (
             "The job's status does not allow this",
             "Check the job's status with `/migrate status <jobId>` and try again when it allows it.",
@@ -33,13 +32,16 @@ def describe_graph_error(error: GraphError) -> tuple[str, str]:
     if isinstance(error, GraphAuthError) and error.status_code == 401:
         return (
             "Microsoft Graph refused the admin's token",
-            "The bot's admin credential needs attention: an operator runs `migrate-bot login` on the bot's host.",
+            "The bot's admin credential needs attention (the token is missing, malformed or expired): an operator "
+            "runs `migrate-bot login` on the bot's host, or replaces the static token.",
         )
     if isinstance(error, GraphAuthError):
         return (
             "Microsoft Graph refused the admin credential",
             "Ask an operator to check the bot's admin: it needs the Microsoft 365 Migration Administrator or "
-            "Global Administrator role (active, if PIM) and consent for CrossTenantContentMigration.ReadWrite.All.",
+            "Global Administrator role (active, if PIM) and consent for CrossTenantContentMigration.ReadWrite.All "
+            "(Read.All allows only reads). With an application credential: some Graph pages say validate and "
+            "migrate are not supported app-only, so use the delegated admin sign-in.",
         )
     if isinstance(error, GraphActionOutcomeUnknown):
         return (
@@ -89,6 +91,16 @@ def action_refusal_text(action: str, error: Exception, job_id: str) -> str:
         said = escape(error.info.message)
         if error.correlation():
             said += f" ({escape(error.correlation())})"
+        job = error.job
+        if action == "cancel" and job is not None and job.status in (JobStatus.PROCESSING, JobStatus.IN_PROGRESS):
+            return (
+                ":x: *Could not cancel the job: Microsoft Graph refused (409).* Graph documents that a job can't be "
+                "cancelled once its migration is in progress, and this job is "
+                f"`{escape(job.status_label)}`: content is syncing, no user has been cut over yet, and the "
+                "migration continues; cutover starts after its completeAfterDateTime.\n"
+                f"*Graph says:* {said}\n*Next step:* to keep users from moving, ask Microsoft support before "
+                f"cutover; otherwise follow the job (`/migrate status {escape(job_id)}`)."
+            )
         if action == "cancel":
             return (
                 ":x: *Could not cancel the job: Microsoft Graph refused (409).* Cutover has already begun, or the "
@@ -96,6 +108,12 @@ def action_refusal_text(action: str, error: Exception, job_id: str) -> str:
                 f"already cut over stay migrated in the target tenant.\n*Graph says:* {said}\n"
                 f"*Next step:* follow the job to its end (`/migrate status {escape(job_id)}`) and deal with any "
                 "users that fail afterwards."
+            )
+        if error.reason is ConflictReason.VALIDATION_EXPIRED:
+            return (
+                ":x: *Could not start the validation: Microsoft Graph refused (409).* "
+                f"{NO_REVALIDATION}\n*Graph says:* {said}\n"
+                f"*Next step:* `/migrate cancel {escape(job_id)}`, then create a new job for the same users."
             )
         return (
             ":x: *Could not start the validation: Microsoft Graph refused (409).* Graph validates only jobs in "

@@ -133,13 +133,16 @@ class Timings:
 
 @dataclass(frozen=True)
 class SimOptions:
-    """The choices the reference leaves open (its section 7); defaults follow the API reference."""
+    """The choices the reference leaves open (its section 7). Where documents contradict each other the default is
+    the strict reading (the one that refuses more); the switch gives the other."""
 
     page_size: int = 20
     max_users_per_job: int = 2000  # API reference; the admin guide says 100
     auto_validate_on_create: bool = False  # API reference: create starts nothing
-    reject_past_complete_after: bool = True  # 400 on create/PATCH with a past date
-    revalidate_expired: bool = True  # validate is accepted on a validatePassed job older than the TTL
+    reject_past_complete_after: bool = True  # overview: 400 on create/PATCH with a past date (False: update page)
+    revalidate_expired: bool = False  # validate page: only from submitted/validateFailed (True: accept an expired one)
+    cancel_in_progress: bool = False  # cancel page: 409 once inProgress (True: admin table, until the date passes)
+    app_only_actions: bool = False  # validate/migrate pages: app-only not supported (True: overview, supported)
     delete_untouched: bool = False  # DELETE also from submitted / validatePassed / validateFailed
     one_active_batch_per_user: bool = True  # create: 409 when a user is in another active job
     validation_ttl: timedelta = VALIDATION_TTL
@@ -153,6 +156,11 @@ class SimError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+#: 409 texts, on purpose unlike the documented examples: clients must not decide from a message (reference §5).
+_REFUSED = "Request rejected by the migration service: operation '{action}' is not permitted for this batch ({status})."
+_STALE = "Request rejected by the migration service: the batch's readiness check is stale."
 
 
 def _conflict(message: str, code: str = "conflict") -> SimError:
@@ -456,7 +464,7 @@ class Simulation:
             if status not in ("submitted", "validateFailed") and not (
                 self._expired(job, now) and self.options.revalidate_expired
             ):
-                raise _conflict(f"Validation can't be started because the current status is {job.status}")
+                raise _conflict(_REFUSED.format(action="validate", status=job.status))
             self._enter(job, "validateSubmitted", now)
             return _job_json(job)
 
@@ -466,14 +474,9 @@ class Simulation:
             now = self.clock.now()
             status = job.canonical
             if status not in ("validatePassed", "failed", "completedWithErrors"):
-                raise _conflict(f"Migration can't be started because the current status is {job.status}")
+                raise _conflict(_REFUSED.format(action="migrate", status=job.status))
             if self._expired(job, now):
-                days = self.options.validation_ttl.days
-                raise _conflict(
-                    f"Validation results expired (passed more than {days} days ago). "
-                    "Revalidate the job before migrating.",
-                    "validationExpired",
-                )
+                raise _conflict(_STALE)
             self._enter(job, "processing", now)
             return _job_json(job)
 
@@ -494,7 +497,7 @@ class Simulation:
             now = self.clock.now()
             self._check_cancellable(job, now)
             if any(state.status == "completed" for state in task.services.values()):
-                raise _conflict("Cancel is not possible. The user's migration already completed.")
+                raise _conflict(_REFUSED.format(action="cancel", status="completed (user)"))
             task.services = {name: ServiceState("cancelled") for name in task.services}
             task.removed = True
             task.last_updated = now
@@ -507,16 +510,12 @@ class Simulation:
         """A validatePassed older than the validation TTL (by lastUpdatedDateTime)."""
         return job.canonical == "validatePassed" and now - job.last_updated >= self.options.validation_ttl
 
-    @staticmethod
-    def _check_cancellable(job: SimJob, now: datetime) -> None:
+    def _check_cancellable(self, job: SimJob, now: datetime) -> None:
         status = job.canonical
-        if status == "inProgress" and job.complete_after <= now:
-            raise _conflict(
-                f"Cancel is not possible. Current status is {job.status} and completeAfterDateTime "
-                "has passed; the migration continues."
-            )
+        if status == "inProgress" and (not self.options.cancel_in_progress or job.complete_after <= now):
+            raise _conflict(_REFUSED.format(action="cancel", status=job.status))
         if status not in _CANCELLABLE:
-            raise _conflict(f"Cancel is not possible. Current status is {job.status}")
+            raise _conflict(_REFUSED.format(action="cancel", status=job.status))
 
     # Direct control (tests and rehearsals)
     def add_job(

@@ -9,13 +9,14 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
 from bot.httpserver import WSGIServer
+from bot.rehearsal.simulator.odata import parse as parse_query
 from bot.rehearsal.simulator.seed import seed_jobs
 from bot.rehearsal.simulator.state import (
     SimClock,
@@ -26,8 +27,11 @@ from bot.rehearsal.simulator.state import (
     graph_time,
     parse_graph_time,
 )
+from bot.rehearsal.simulator.tokens import FULL_RIGHTS, PRESETS, Caller, TokenIssuer, TokenRefused, authorize
 
 GRAPH_PREFIX = "/beta"
+#: Graph documents this API under both versions (reference section 0); the simulator serves the same on each.
+GRAPH_PREFIXES = ("/beta", "/v1.0")
 CONTROL_PREFIX = "/_sim"
 JOBS_PATH = "/solutions/migrations/crossTenantMigrationJobs"
 #: Names accepted by :meth:`GraphSimulator.deny` (one per Graph operation).
@@ -44,6 +48,8 @@ OPERATIONS = (
     "listTasks",
     "getTask",
     "cancelTask",
+    "count",
+    "countTasks",
 )
 #: Fault kinds for :meth:`GraphSimulator.inject_fault`.
 #: ``429``/``500``/``503``/``504`` answer that error and leave the state untouched; ``slow`` applies the request,
@@ -146,6 +152,12 @@ class _Response:
     status: int
     body: Any = None
     headers: list[tuple[str, str]] = field(default_factory=list)
+    text: str | None = None  # a text/plain body ($count) instead of JSON
+
+
+def _version(path: str) -> str | None:
+    """The Graph version prefix ``path`` starts with (``/beta`` or ``/v1.0``), or None."""
+    return next((p for p in GRAPH_PREFIXES if path == p or path.startswith(p + "/")), None)
 
 
 def _error(
@@ -181,6 +193,11 @@ class GraphSimulator:
         self.clock = clock or SimClock()
         self.state = Simulation(self.clock, timings, options)
         self.token = token
+        #: Signs and checks test tokens (:meth:`mint_token`); the static ``token`` is a full-rights delegated admin.
+        self.issuer = TokenIssuer(self.state.target_tenant_id)
+        #: Accept any other non-empty bearer as a full-rights admin (off: only ``token`` and signed tokens pass).
+        #: For tests whose tokens come from a fake authority that can't sign the simulator's tokens.
+        self.trust_opaque_tokens = False
         #: Real seconds added to every Graph request (benchmarks).
         self.latency = 0.0
         self._lock = self.state.lock
@@ -219,6 +236,28 @@ class GraphSimulator:
     def base_url(self) -> str:
         """What ``GRAPH_BASE_URL`` should be: ``http://host:port/beta``."""
         return self.url + GRAPH_PREFIX
+
+    @property
+    def v1_url(self) -> str:
+        """The same API under ``/v1.0``."""
+        return self.url + "/v1.0"
+
+    def set_options(self, **changes: Any) -> SimOptions:
+        """Switch readings while running, e.g. ``set_options(cancel_in_progress=True)``; returns the new options."""
+        with self._lock:
+            self.state.options = replace(self.state.options, **changes)
+            return self.state.options
+
+    # Tokens
+    def mint_token(self, preset: str | None = None, **claims: Any) -> str:
+        """A signed test token: a named :data:`~bot.rehearsal.simulator.tokens.PRESETS` entry, or the keywords of
+        :meth:`~bot.rehearsal.simulator.tokens.TokenIssuer.mint` (delegated, permissions, directory_roles,
+        expires_in, name)."""
+        if preset is not None:
+            if preset not in PRESETS:
+                raise ValueError(f"preset must be one of {sorted(PRESETS)}, not {preset!r}")
+            return self.issuer.mint_preset(preset)
+        return self.issuer.mint(**claims)
 
     # Jobs
     def create_job(
@@ -324,20 +363,23 @@ class GraphSimulator:
         client_request_id = request.headers.get("client-request-id") or str(uuid.uuid4())
         if request.path == CONTROL_PREFIX or request.path.startswith(CONTROL_PREFIX + "/"):
             response = self._control(request, request_id, client_request_id)
-        elif request.path == GRAPH_PREFIX or request.path.startswith(GRAPH_PREFIX + "/"):
+        elif _version(request.path) is not None:
             response = self._graph(request, request_id, client_request_id)
         else:
             response = _error(
                 404,
                 "itemNotFound",
-                f"No resource at {request.path}; Graph lives under /beta.",
+                f"No resource at {request.path}; Graph lives under /beta and /v1.0.",
                 request_id,
                 client_request_id,
                 self.clock.now(),
             )
         payload = b"" if response.body is None else json.dumps(response.body).encode()
         headers = [("request-id", request_id), ("client-request-id", client_request_id), *response.headers]
-        if response.body is not None:
+        if response.text is not None:
+            payload = response.text.encode()
+            headers.append(("Content-Type", "text/plain; charset=utf-8"))
+        elif response.body is not None:
             headers.append(("Content-Type", "application/json; odata.metadata=minimal; charset=utf-8"))
         headers.append(("Content-Length", str(len(payload))))
         start_response(f"{response.status} {HTTPStatus(response.status).phrase}", headers)
@@ -381,18 +423,19 @@ class GraphSimulator:
         self, request: _Request, record: RecordedRequest, request_id: str, client_request_id: str
     ) -> _Response:
         now = self.clock.now()
-        failure = self._authenticate(request)
-        if failure is not None:
+        try:
+            caller = self._caller(request)
+        except TokenRefused as refused:
             return _error(
                 401,
-                "InvalidAuthenticationToken",
-                failure,
+                refused.code,
+                refused.message,
                 request_id,
                 client_request_id,
                 now,
                 [("WWW-Authenticate", _WWW_AUTHENTICATE)],
             )
-        route = _route(request.path[len(GRAPH_PREFIX) :])
+        route = _route(request.path[len(_version(request.path) or "") :])
         if route is None:
             return _error(
                 400,
@@ -415,6 +458,10 @@ class GraphSimulator:
             )
         operation = methods[request.method]
         record.operation = operation
+        try:
+            authorize(caller, operation, app_only_actions=self.state.options.app_only_actions)
+        except TokenRefused as refused:
+            return _error(refused.status, refused.code, refused.message, request_id, client_request_id, now)
         with self._lock:
             denied = operation in self._denied
         if denied:
@@ -433,32 +480,60 @@ class GraphSimulator:
         except SimError as error:
             return _error(error.status, error.code, error.message, request_id, client_request_id, self.clock.now())
 
-    def _authenticate(self, request: _Request) -> str | None:
+    def _caller(self, request: _Request) -> Caller:
+        """Who the bearer token speaks for; :class:`TokenRefused` (401) when it is missing, malformed, forged or
+        expired."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return "Access token is empty."
-        if self.token is not None and token.strip() != self.token:
-            return "Access token validation failure. Invalid audience."
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise TokenRefused(401, "InvalidAuthenticationToken", "Access token is empty.")
+        if self.token is not None and token == self.token:
+            return FULL_RIGHTS
+        if token.count(".") == 2:
+            return self.issuer.caller(token)
+        if self.trust_opaque_tokens:
+            return FULL_RIGHTS
+        raise TokenRefused(401, "InvalidAuthenticationToken", "IDX14100: JWT is not well formed.")
+
+    def _authenticate(self, request: _Request) -> str | None:
+        try:
+            self._caller(request)
+        except TokenRefused as refused:
+            return refused.message
         return None
 
     # Graph operations
     def _op_getRoot(self, request: _Request) -> _Response:
+        parse_query(request.query, "jobs", set(), allowed=frozenset())
         return _Response(
             200, {"@odata.context": f"{_metadata(request)}#solutions/migrations/$entity", "id": "migrations"}
         )
 
     def _op_list(self, request: _Request) -> _Response:
         return self._page(
-            request, self.state.list_jobs(), f"{_metadata(request)}#solutions/migrations/crossTenantMigrationJobs"
+            request,
+            self.state.list_jobs(),
+            f"{_metadata(request)}#solutions/migrations/crossTenantMigrationJobs",
+            "jobs",
         )
+
+    def _op_count(self, request: _Request) -> _Response:
+        query = parse_query(request.query, "jobs", set(), allowed=frozenset({"$filter"}))
+        return _Response(200, text=str(len(query.apply(self.state.list_jobs()))))
+
+    def _op_countTasks(self, request: _Request, job_id: str) -> _Response:
+        parse_query(request.query, "tasks", set(), allowed=frozenset())
+        return _Response(200, text=str(len(self.state.tasks(job_id))))
 
     def _op_create(self, request: _Request) -> _Response:
         job = self.state.create(request.json())
-        location = f"{request.origin}{GRAPH_PREFIX}{JOBS_PATH}/{job['id']}"
+        location = f"{request.origin}{_version(request.path)}{JOBS_PATH}/{job['id']}"
         return _Response(201, _entity(request, job), [("Location", location)])
 
     def _op_get(self, request: _Request, job_id: str) -> _Response:
-        return _Response(200, _entity(request, self.state.job(job_id)))
+        job = self.state.job(job_id)
+        query = parse_query(request.query, "jobs", set(job), allowed=frozenset({"$select"}))
+        return _Response(200, _entity(request, query.shape(job)))
 
     def _op_update(self, request: _Request, job_id: str) -> _Response:
         self.state.update(job_id, request.json())
@@ -481,7 +556,7 @@ class GraphSimulator:
 
     def _op_listTasks(self, request: _Request, job_id: str) -> _Response:
         context = f"{_metadata(request)}#solutions/migrations/crossTenantMigrationJobs('{job_id.lower()}')/users"
-        return self._page(request, self.state.tasks(job_id), context)
+        return self._page(request, self.state.tasks(job_id), context, "tasks")
 
     def _op_getTask(self, request: _Request, job_id: str, task_id: str) -> _Response:
         context = (
@@ -493,12 +568,18 @@ class GraphSimulator:
         context = f"{_metadata(request)}#microsoft.graph.crossTenantMigrationCancelResponse"
         return _Response(202, {"@odata.context": context, **self.state.cancel_task(job_id, task_id)})
 
-    def _page(self, request: _Request, items: list[dict[str, Any]], context: str) -> _Response:
-        size = self.state.options.page_size
+    def _page(self, request: _Request, items: list[dict[str, Any]], context: str, kind: str) -> _Response:
+        properties = set(items[0]) if items else set(_PROPERTIES[kind])
+        query = parse_query(request.query, kind, properties | set(_PROPERTIES[kind]))
+        items = query.apply(items)
+        size = query.top or self.state.options.page_size
         offset = _read_skiptoken(request.param("$skiptoken"))
-        body: dict[str, Any] = {"@odata.context": context, "value": items[offset : offset + size]}
+        body: dict[str, Any] = {"@odata.context": context}
+        if query.count:
+            body["@odata.count"] = len(items)
+        body["value"] = [query.shape(item) for item in items[offset : offset + size]]
         if offset + size < len(items):
-            body["@odata.nextLink"] = f"{request.origin}{request.path}?$skiptoken={_skiptoken(offset + size)}"
+            body["@odata.nextLink"] = f"{request.origin}{request.path}?{query.next_query(_skiptoken(offset + size))}"
         return _Response(200, body)
 
     # Control API
@@ -559,6 +640,11 @@ class GraphSimulator:
             case "POST", ["deny"]:
                 self.deny(body["operation"], bool(body.get("denied", True)))
                 return _Response(204)
+            case "POST", ["options"]:
+                return _Response(200, {k: str(v) for k, v in asdict(self.set_options(**body)).items()})
+            case "POST", ["tokens"]:
+                preset = body.pop("preset", None)
+                return _Response(201, {"access_token": self.mint_token(preset, **body), "token_type": "Bearer"})
             case "POST", ["latency"]:
                 self.latency = float(body["seconds"])
                 return _Response(204)
@@ -576,10 +662,33 @@ class GraphSimulator:
         raise SimError(404, "itemNotFound", f"No control endpoint {method} /_sim/{'/'.join(parts)}.")
 
 
-# Routing: (path segments after /beta, lower-cased) -> {method: operation}; "*" captures an id.
+_PROPERTIES = {
+    "jobs": (
+        "id",
+        "displayName",
+        "jobType",
+        "status",
+        "message",
+        "completeAfterDateTime",
+        "sourceTenantId",
+        "targetTenantId",
+        "resourceType",
+        "resources",
+        "workloads",
+        "createdBy",
+        "createdDateTime",
+        "lastUpdatedDateTime",
+        "exchangeSettings",
+    ),
+    "tasks": ("id", "lastUpdatedDateTime", "currentStatus"),
+}
+
+# Routing: (path segments after /beta or /v1.0, lower-cased) -> {method: operation}; "*" captures an id.
 _ROUTES: list[tuple[tuple[str, ...], dict[str, str]]] = [
     (("solutions", "migrations"), {"GET": "getRoot"}),
     (("solutions", "migrations", "crosstenantmigrationjobs"), {"GET": "list", "POST": "create"}),
+    (("solutions", "migrations", "crosstenantmigrationjobs", "$count"), {"GET": "count"}),
+    (("solutions", "migrations", "crosstenantmigrationjobs", "*", "users", "$count"), {"GET": "countTasks"}),
     (
         ("solutions", "migrations", "crosstenantmigrationjobs", "*"),
         {"GET": "get", "PATCH": "update", "DELETE": "delete"},
@@ -610,7 +719,7 @@ def _route(path: str) -> tuple[dict[str, str], list[str]] | None:
 
 
 def _metadata(request: _Request) -> str:
-    return f"{request.origin}{GRAPH_PREFIX}/$metadata"
+    return f"{request.origin}{_version(request.path) or GRAPH_PREFIX}/$metadata"
 
 
 def _entity(request: _Request, job: dict[str, Any]) -> dict[str, Any]:
