@@ -18,11 +18,14 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.config import Settings
 from bot.credential.base import StaticToken, TokenSource
-from bot.credential.factory import build_credential
 from bot.credential.health import CredentialHealth
 from bot.graph.client import GraphClient
+from bot.graph.directory import PERMISSION, UserDirectory
 from bot.httpserver import WSGIServer
-from bot.store import Store, utcnow
+from bot.ops.metrics import Metrics
+from bot.ops.startup import admin_credential, open_store, shown_url, slack_identity
+from bot.slack.observed import CallHook, ObservedWebClient
+from bot.store import RunState, utcnow
 from bot.workflow.approvals import Approvals
 from bot.workflow.flow import MigrationFlow
 from bot.workflow.policy import Policy, UsergroupMembers
@@ -31,6 +34,7 @@ from bot.workflow.reports import Reports
 from bot.workflow.whoami import Whoami
 from bot.workflow.workers import Workers
 from handlers import register
+from handlers.observe import observe_acks
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +45,14 @@ APPROVAL_SWEEP_SECONDS = 60
 STARTING_GRACE = timedelta(minutes=5)  # longer than any Graph action call with its re-read and retries
 
 
-def build_slack_client(settings: Settings) -> WebClient:
+def build_slack_client(settings: Settings, *, on_call: CallHook | None = None) -> WebClient:
     """The Web API client: ``SLACK_API_URL``, waits out 429s and retries dropped connections.
 
-    No retry on 5xx: a retried ``chat.postMessage`` could post twice.
+    No retry on 5xx: a retried ``chat.postMessage`` could post twice. ``on_call``: each call's latency and error.
     """
     assert settings.slack_bot_token is not None
-    return WebClient(
+    return ObservedWebClient(
+        on_call=on_call,
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         timeout=15,
@@ -56,27 +61,35 @@ def build_slack_client(settings: Settings) -> WebClient:
 
 
 class MigrateBot:
-    """Everything the bot runs, built from settings. ``tokens`` overrides the admin credential (simulator)."""
+    """Everything the bot runs, built from settings. ``tokens`` overrides the admin credential (simulator);
+    ``metrics``: where the series go (a fresh registry when None)."""
 
     def __init__(
-        self, settings: Settings, *, tokens: TokenSource | None = None, clock: Callable[[], datetime] = utcnow
+        self,
+        settings: Settings,
+        *,
+        tokens: TokenSource | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
-        self.slack = build_slack_client(settings)
-        identity = self.slack.auth_test()
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.slack = build_slack_client(settings, on_call=self.metrics.slack_call)
+        identity = slack_identity(self.slack, settings.slack_api_url)
         self.team_id: str | None = identity.get("team_id")
         self.bot_user_id: str | None = identity.get("user_id")
-        self.store = Store.from_url(settings.resolved_database_url)
+        self.store = open_store(settings.resolved_database_url)
         if tokens is None and settings.graph_static_token is not None:
             tokens = StaticToken(settings.graph_static_token.get_secret_value())
         if tokens is None:
-            tokens = build_credential(settings)
+            tokens = admin_credential(settings)
         self.tokens = tokens
         # GraphClient gets the wrapped source: credential failures alert OPS_CHANNEL once per episode
         self.health = CredentialHealth(
             tokens, slack=self.slack, store=self.store, channel=settings.ops_channel, clock=clock
         )
-        self.graph = GraphClient(settings.graph_base_url, self.health)
+        self.graph = GraphClient(settings.graph_base_url, self.health, observe=self.metrics.graph_request)
+        self.directory = UserDirectory(self.graph, permission=PERMISSION[settings.graph_auth_mode])
         self.workers = Workers(WORKER_THREADS, "work")
         self.prompt = Workers(PROMPT_THREADS, "prompt")
         self.policy = Policy(
@@ -98,6 +111,8 @@ class MigrateBot:
             stale_after=timedelta(hours=settings.stale_after_hours),
             admin_mention=settings.admin_mention,
             clock=clock,
+            on_sweep=self.metrics.sweep,
+            directory=self.directory,
         )
         self.flow = MigrationFlow(
             graph=self.graph,
@@ -118,7 +133,14 @@ class MigrateBot:
             clock=clock,
         )
         self.flow.approvals = self.approvals
-        self.reports = Reports(graph=self.graph, slack=self.slack, store=self.store, policy=self.policy, clock=clock)
+        self.reports = Reports(
+            graph=self.graph,
+            slack=self.slack,
+            store=self.store,
+            policy=self.policy,
+            clock=clock,
+            directory=self.directory,
+        )
         self.app = App(
             client=self.slack,
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
@@ -130,6 +152,9 @@ class MigrateBot:
         self.whoami = Whoami(
             health=self.health, policy=self.policy, slack=self.slack, graph_base_url=settings.graph_base_url
         )
+        self.app.use(observe_acks(self.metrics.ack))
+        self.metrics.watch_runs(self.store.count_by_state, [state.value for state in RunState])
+        self.metrics.watch_credential(self.health.state)
         register(
             self.app,
             flow=self.flow,
@@ -145,6 +170,10 @@ class MigrateBot:
     def start(self) -> None:
         """Start background work: the poller resumes every unfinished run from the database, and
         overdue approval requests are expired every minute."""
+        log.info("data folder %s; database %s", self.settings.data_dir, shown_url(self.settings.resolved_database_url))
+        problem = self.health.check_admin()
+        if problem is not None:
+            log.warning("%s (until then /migrate answers with that command)", problem)
         self.tracker.start()
         self.workers.submit(
             self.policy.groups.warm, self.settings.migrators_usergroup, self.settings.approvers_usergroup
@@ -187,17 +216,40 @@ class MigrateBot:
 
     # HTTP mode
     def wsgi_app(self) -> Callable[[dict, Callable], Iterable[bytes]]:
-        """``POST /slack/events`` (signature-verified by Bolt) and ``GET /healthz``."""
+        """``POST /slack/events`` (signature-verified by Bolt), ``GET /healthz`` and ``GET /metrics``."""
         slack_handler = SlackRequestHandler(self.app, path="/slack/events")
+        operations = self.operations_app()
 
         def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
-            if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-                body = json.dumps({"ok": True, "team_id": self.team_id}).encode()
-                start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-                return [body]
+            if environ.get("PATH_INFO") in ("/healthz", "/metrics"):
+                return operations(environ, start_response)
             return slack_handler(environ, start_response)
 
         return application
+
+    def operations_app(self) -> Callable[[dict, Callable], Iterable[bytes]]:
+        """``GET /healthz`` and ``GET /metrics`` (Prometheus text); 404 for anything else."""
+
+        def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
+            path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+            if method not in ("GET", "HEAD") or path not in ("/healthz", "/metrics"):
+                body, status, kind = b"not found\n", "404 Not Found", "text/plain"
+            elif path == "/metrics":
+                (body, kind), status = self.metrics.render(), "200 OK"
+            else:
+                body, status, kind = (
+                    json.dumps({"ok": True, "team_id": self.team_id}).encode(),
+                    "200 OK",
+                    "application/json",
+                )
+            start_response(status, [("Content-Type", kind), ("Content-Length", str(len(body)))])
+            return [b"" if method == "HEAD" else body]
+
+        return application
+
+    def metrics_server(self, host: str, port: int) -> WSGIServer:
+        """``/metrics`` and ``/healthz`` on their own port (``METRICS_PORT``; Socket Mode has no HTTP port)."""
+        return WSGIServer(self.operations_app(), host, port, threads=2)
 
     def http_server(self, host: str, port: int) -> WSGIServer:
         return WSGIServer(self.wsgi_app(), host, port, threads=HTTP_THREADS)

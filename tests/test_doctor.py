@@ -60,9 +60,10 @@ def env(monkeypatch, slack, sim, tmp_path):
     return setenv
 
 
-def check(capsys, *secrets) -> tuple[int, dict[str, str], str]:
-    """Run ``migrate-bot check``; returns the exit status, each check's line by name, and all output."""
-    status = main(["check"])
+def check(capsys, *secrets, argv=("check", "--http")) -> tuple[int, dict[str, str], str]:
+    """Run ``migrate-bot check`` (HTTP mode, like the env); returns the exit status, each check's line by name, and
+    all output."""
+    status = main(list(argv))
     captured = capsys.readouterr()
     output = captured.out + captured.err
     for secret in (STATIC_TOKEN, SIGNING_SECRET, "xoxb-standin", *secrets):
@@ -96,7 +97,8 @@ def test_passes_against_the_simulator_and_the_stand_in(env, capsys, tmp_path):
     assert "✗" not in output and "5 of 5 checks passed" in output
     assert "migrate-bot in Migrate Stand-in" in lines["slack"] and "chat:write" in lines["slack"]
     assert "jobs on the first page" in lines["graph"]
-    assert (tmp_path / "data" / "bot.db").exists()
+    assert "does not exist yet" in lines["database"] and str(tmp_path / "data" / "bot.db") in lines["database"]
+    assert not (tmp_path / "data").exists()  # check is read-only: no database file, no folder
 
 
 # -- config --------------------------------------------------------------------------------------------------------

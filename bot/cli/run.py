@@ -28,6 +28,10 @@ def run_command(args: Any, settings: Settings) -> int:
     settings.require_graph_credential()
     bot = MigrateBot(settings)
     bot.start()
+    metrics = None
+    if settings.metrics_port is not None:
+        metrics = bot.metrics_server(args.host, settings.metrics_port).start()
+        log.info("metrics on %s/metrics (health: /healthz)", metrics.url)
     gc.freeze()  # what start-up built lives for the process: keep it out of every later full collection
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -44,6 +48,8 @@ def run_command(args: Any, settings: Settings) -> int:
             _wait(stop)
             handler.close()
     finally:
+        if metrics is not None:
+            metrics.stop()
         bot.close()
     return 0
 
