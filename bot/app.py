@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -34,7 +33,7 @@ from bot.workflow.reports import Reports
 from bot.workflow.whoami import Whoami
 from bot.workflow.workers import Workers
 from handlers import register
-from handlers.observe import observe_acks
+from handlers.observe import ObservedApp
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +140,8 @@ class MigrateBot:
             clock=clock,
             directory=self.directory,
         )
-        self.app = App(
+        self.app = ObservedApp(
+            on_ack=self.metrics.ack,
             client=self.slack,
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
             token_verification_enabled=False,
@@ -152,7 +152,6 @@ class MigrateBot:
         self.whoami = Whoami(
             health=self.health, policy=self.policy, slack=self.slack, graph_base_url=settings.graph_base_url
         )
-        self.app.use(observe_acks(self.metrics.ack))
         self.metrics.watch_runs(self.store.count_by_state, [state.value for state in RunState])
         self.metrics.watch_credential(self.health.state)
         register(

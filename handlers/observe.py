@@ -1,5 +1,5 @@
-"""A Bolt middleware: each Slack request's time to ack per listener, and its Slack user and job id bound to the
-log lines of the work it starts (see :mod:`bot.ops.logs`; the worker pools carry the binding over)."""
+"""The Bolt app, observed: each Slack request's time to ack per listener, and its Slack user and job id bound to
+the log lines of the work it starts (see :mod:`bot.ops.logs`; the worker pools carry the binding over)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
+
+from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.ops.logs import log_context
 
@@ -43,15 +45,23 @@ def _job_id(body: dict) -> str | None:
     return None
 
 
-def observe_acks(on_ack: Callable[[str, float], None]) -> Callable[..., Any]:
-    """The middleware for ``app.use``: ``on_ack(listener, seconds)`` once the listener (and its ack) returned."""
+class ObservedApp(App):
+    """A Bolt ``App`` whose every request is timed to its ack (listeners ack before they return:
+    ``process_before_response``) and runs with its Slack user and job id bound for the log lines.
 
-    def middleware(body: dict, next: Callable[[], Any]) -> Any:
+    A Bolt middleware can't do this: its ``next()`` only lets the chain go on, the listener runs after it returned.
+    """
+
+    def __init__(self, *args: Any, on_ack: Callable[[str, float], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_ack = on_ack
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
         started = time.perf_counter()
+        body = req.body if isinstance(req.body, dict) else {}
         try:
             with log_context(slack_user=_user(body), job_id=_job_id(body)):
-                return next()
+                return super().dispatch(req)
         finally:
-            on_ack(listener_of(body), time.perf_counter() - started)
-
-    return middleware
+            if self._on_ack is not None:
+                self._on_ack(listener_of(body), time.perf_counter() - started)

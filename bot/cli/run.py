@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.app import MigrateBot
 from bot.config import Settings
+from bot.errors import ConfigError
 from bot.rehearsal.demo import demo_command
 
 log = logging.getLogger("bot.app")
@@ -24,8 +25,14 @@ def run_command(args: Any, settings: Settings) -> int:
         )
         args.outcome = getattr(args, "outcome", "completed")
         return demo_command(args, settings)
-    settings.require_slack(http=args.http)
-    settings.require_graph_credential()
+    try:
+        settings.require_slack(http=args.http)
+    except ConfigError as error:
+        raise ConfigError(f"slack: {error}") from None
+    try:
+        settings.require_graph_credential()
+    except ConfigError as error:
+        raise ConfigError(f"credential: {error}") from None
     bot = MigrateBot(settings)
     bot.start()
     metrics = None

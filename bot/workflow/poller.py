@@ -249,8 +249,10 @@ class Poller:
     # One poll
     def poll_once(self, run_id: int) -> None:
         """One poll of one run, read fresh from the database (what a sweep does for each run)."""
-        with self._lock(run_id), log_context(run_id=run_id):
-            self._poll(run_id, self.store.get_run(run_id))
+        with self._lock(run_id):
+            run = self.store.get_run(run_id)
+            with log_context(run_id=run_id, job_id=run.job_id if run is not None else None):
+                self._poll(run_id, run)
 
     def _poll(self, run_id: int, run: Run | None) -> None:
         """GET the job, post and record only what changed. Called with the run's lock held."""
