@@ -11,6 +11,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.config import load_settings
+from bot.errors import ConfigError
 from bot.ops import logs
 from bot.ops.metrics import Metrics
 from bot.rehearsal.sandbox import REQUESTER, SIM_TOKEN
@@ -120,9 +122,6 @@ def test_json_log_lines_parse_and_carry_the_ids(make_world, json_log):
 
 
 def test_log_settings_are_read_and_checked(monkeypatch):
-    from bot.config import load_settings
-    from bot.errors import ConfigError
-
     monkeypatch.setenv("LOG_FORMAT", "JSON")
     monkeypatch.setenv("LOG_LEVEL", "debug")
     settings = load_settings()
