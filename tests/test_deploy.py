@@ -58,7 +58,12 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_a_healthcheck():
     assert "/healthz" in health and "METRICS_PORT" in health
     env = " ".join(arg for op, arg in instructions if op == "ENV")
     for name in re.findall(r"([A-Z_]+)=", env):
-        assert name in setting_names() | {"PATH", "PYTHONUNBUFFERED", "PIP_NO_CACHE_DIR", "PIP_DISABLE_PIP_VERSION_CHECK"}
+        assert name in setting_names() | {
+            "PATH",
+            "PYTHONUNBUFFERED",
+            "PIP_NO_CACHE_DIR",
+            "PIP_DISABLE_PIP_VERSION_CHECK",
+        }
 
 
 def test_dockerfile_entry_point_is_the_console_script():

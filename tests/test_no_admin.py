@@ -35,7 +35,9 @@ def start_unsigned(world, credential_settings):
 
 def credential_metric(world) -> str:
     text = httpx.get(world.server.url + "/metrics").text
-    return next(line for line in text.splitlines() if line.startswith("migrate_bot_credential_state") and line.endswith(" 1.0"))
+    return next(
+        line for line in text.splitlines() if line.startswith("migrate_bot_credential_state") and line.endswith(" 1.0")
+    )
 
 
 def test_nobody_signed_in_warns_once_alerts_once_and_migrate_names_the_fix(ops_world, credential_settings, caplog):
