@@ -10,13 +10,17 @@ import logging
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
+from bot.app import MigrateBot
 from bot.config import load_settings
+from bot.credential.base import StaticToken
 from bot.errors import ConfigError
 from bot.ops import logs
 from bot.ops.metrics import Metrics
-from bot.rehearsal.sandbox import REQUESTER, SIM_TOKEN
+from bot.rehearsal.sandbox import CHANNEL, REQUESTER, SIM_TOKEN
 from bot.rehearsal.simulator.seed import SEED_VALIDATE_PASSED
+from bot.rehearsal.slack_standin.socket_mode import SocketModeServer
 from bot.store import RunState
 
 
@@ -141,3 +145,33 @@ def test_a_token_in_a_message_is_masked():
     [entry] = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert "xoxb-123" not in entry["message"] and "eyJhbGciOi" not in entry["message"]
     assert entry["message"].count("<redacted>") == 2
+
+
+def test_socket_mode_acks_are_measured_and_scraped_on_the_metrics_port(make_world):
+    world = make_world(require_approval=False)
+    with SocketModeServer(app_id=world.slack.app_id) as socket_server:
+        world.slack.socket_mode_url = socket_server.url
+        settings = world.bot_settings.model_copy(
+            update={"slack_app_token": SecretStr(world.slack.app_token), "slack_signing_secret": None}
+        )
+        bot = MigrateBot(settings, tokens=StaticToken(SIM_TOKEN))
+        handler = bot.socket_mode_handler()
+        handler.connect()
+        metrics = bot.metrics_server("127.0.0.1", 0).start()
+        try:
+            socket_server.wait_connected()
+            fields = world.sender.slash_command_fields("help", user_id=REQUESTER, channel_id=CHANNEL)
+            socket_server.wait_ack(socket_server.send("slash_commands", fields))
+            samples = world.wait_until(
+                lambda: (
+                    (s := scrape(metrics.url))
+                    and value(s, "migrate_bot_slack_ack_seconds_count", listener="/migrate")
+                    and s
+                ),
+                what="the ack metric",
+            )
+            assert value(samples, "migrate_bot_slack_ack_seconds_count", listener="/migrate") == 1
+        finally:
+            metrics.stop()
+            handler.close()
+            bot.close()

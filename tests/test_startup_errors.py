@@ -3,11 +3,15 @@ setting, exit 1 for a service that did not answer; the traceback only with ``-v`
 
 from __future__ import annotations
 
+import base64
+import os
 import socket
 
 import pytest
 
 from bot.cli.main import main
+from bot.config import load_settings
+from bot.ops.startup import admin_credential
 from bot.rehearsal.simulator import GraphSimulator, SimClock
 from bot.rehearsal.slack_standin import SlackStandIn
 from bot.slack.scopes import BOT_SCOPES
@@ -95,6 +99,30 @@ def test_credential_setting_missing_names_the_part(world, capsys):
     status, err = run(capsys)
     assert status == 2
     assert one_line(err).startswith("migrate-bot: configuration error: credential: TOKEN_CACHE_KEY: missing")
+
+
+def test_a_token_cache_the_key_does_not_decrypt_names_the_key(world, capsys, tmp_path):
+    world.delenv("GRAPH_STATIC_TOKEN")
+    world.setenv("AZURE_TENANT_ID", "5b0c7e2a-91d4-4f0e-a3c2-7d1e9f20b611")
+    world.setenv("AZURE_CLIENT_ID", "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9")
+    world.setenv("TOKEN_CACHE_KEY", base64.b64encode(os.urandom(32)).decode())
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "token-cache.bin").write_bytes(os.urandom(80))  # written with another key
+    status, err = run(capsys)
+    line = one_line(err)
+    assert status == 2
+    assert line.startswith("migrate-bot: configuration error: credential: token cache cannot be decrypted with")
+    assert "TOKEN_CACHE_KEY" in line
+
+
+def test_nobody_signed_in_is_no_start_up_failure(world, tmp_path):
+    world.delenv("GRAPH_STATIC_TOKEN")
+    world.setenv("AZURE_TENANT_ID", "5b0c7e2a-91d4-4f0e-a3c2-7d1e9f20b611")
+    world.setenv("AZURE_CLIENT_ID", "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9")
+    world.setenv("TOKEN_CACHE_KEY", base64.b64encode(os.urandom(32)).decode())
+    credential = admin_credential(load_settings())
+    credential.close()
+    assert not (tmp_path / "data" / "token-cache.bin").exists()
 
 
 def test_application_certificate_unreadable_names_the_part(world, capsys, tmp_path):

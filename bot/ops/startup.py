@@ -100,8 +100,17 @@ def open_store(url: str) -> Store:
 
 
 def admin_credential(settings: Settings) -> Credential:
-    """The credential for ``GRAPH_AUTH_MODE``; a setting it can't use names the credential part."""
+    """The credential for ``GRAPH_AUTH_MODE``; a setting it can't use names the credential part. A token cache
+    that TOKEN_CACHE_KEY does not decrypt is such a setting; nobody signed in is not (the bot starts and alerts)."""
     try:
-        return build_credential(settings)
+        credential = build_credential(settings)
     except (ConfigError, CredentialError) as error:
         raise ConfigError(f"credential: {error}") from error
+    readable = getattr(credential, "check_cache_readable", None)
+    if callable(readable):
+        try:
+            readable()
+        except CredentialError as error:
+            credential.close()
+            raise ConfigError(f"credential: {error}") from error
+    return credential
