@@ -59,9 +59,14 @@ class ObservedApp(App):
     def dispatch(self, req: BoltRequest) -> BoltResponse:
         started = time.perf_counter()
         body = req.body if isinstance(req.body, dict) else {}
+        status = None
         try:
             with log_context(slack_user=_user(body), job_id=_job_id(body)):
-                return super().dispatch(req)
+                response = super().dispatch(req)
+                status = response.status
+                return response
         finally:
             if self._on_ack is not None:
-                self._on_ack(listener_of(body), time.perf_counter() - started)
+                # an unsigned request names no listener: its made-up names must not become series
+                listener = "unverified" if status == 401 else listener_of(body)
+                self._on_ack(listener, time.perf_counter() - started)

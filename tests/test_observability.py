@@ -56,7 +56,13 @@ def test_metrics_after_a_command_and_a_poll(make_world):
     )
     with pytest.raises(Exception, match="channel_not_found"):
         world.bot.slack.chat_postMessage(channel="CNOSUCH", text="x")
+    forged = world.sender.slash_command(
+        "help", user_id=REQUESTER, channel_id="C1", command="/made-up", bad_signature=True
+    )
+    assert forged.response.status_code == 401
     samples = scrape(url)
+    assert value(samples, "migrate_bot_slack_ack_seconds_count", listener="unverified") == 1
+    assert not any("/made-up" in str(labels) for _, labels in samples)
 
     assert value(samples, "migrate_bot_slack_ack_seconds_count", listener="/migrate") >= 1
     assert value(samples, "migrate_bot_slack_ack_seconds_count", listener="view_submission:migrate_confirm") >= 1

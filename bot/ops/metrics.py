@@ -56,9 +56,12 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.ack_seconds = Histogram(
-            "migrate_bot_slack_ack_seconds", "Slack request to ack, per listener", ["listener"], registry=r,
+            "migrate_bot_slack_ack_seconds",
+            "Slack request to ack, per listener",
+            ["listener"],
+            registry=r,
             buckets=FAST_BUCKETS,
-        )  # fmt: skip
+        )
         self.views_open_seconds = Histogram(
             "migrate_bot_views_open_seconds", "views.open latency", registry=r, buckets=FAST_BUCKETS
         )
@@ -66,13 +69,18 @@ class Metrics:
             "migrate_bot_slack_api_errors", "Slack Web API calls that failed", ["method", "error"], registry=r
         )
         self.graph_requests = Counter(
-            "migrate_bot_graph_requests", "Graph requests by operation and HTTP status", ["operation", "status"],
+            "migrate_bot_graph_requests",
+            "Graph requests by operation and HTTP status",
+            ["operation", "status"],
             registry=r,
-        )  # fmt: skip
+        )
         self.graph_seconds = Histogram(
-            "migrate_bot_graph_request_seconds", "Graph request latency", ["operation"], registry=r,
+            "migrate_bot_graph_request_seconds",
+            "Graph request latency",
+            ["operation"],
+            registry=r,
             buckets=SLOW_BUCKETS,
-        )  # fmt: skip
+        )
         self.sweep_seconds = Histogram(
             "migrate_bot_poll_sweep_seconds", "One poll sweep over every running run", registry=r, buckets=SLOW_BUCKETS
         )
