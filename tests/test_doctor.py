@@ -316,3 +316,10 @@ def test_the_default_data_folder_does_not_depend_on_the_working_directory(env, c
         monkeypatch.chdir(tmp_path / folder)
         outputs.append(check(capsys)[1]["database"])
     assert outputs[0] == outputs[1] and str(tmp_path / "xdg-data" / "migrate-bot") in outputs[0]
+
+
+def test_an_unreachable_postgresql_is_reported_without_its_password(env, capsys):
+    env(DATABASE_URL=f"postgresql+psycopg://bot:hunter2-db-password@127.0.0.1:{closed_port()}/migrate")
+    status, lines, _ = check(capsys, "hunter2-db-password")
+    assert status == 1 and lines["database"].startswith("✗")
+    assert "does not open" in lines["database"] and "bot:***@127.0.0.1" in lines["database"]

@@ -92,6 +92,22 @@ def test_database_url_unusable_is_a_setting(world, capsys, tmp_path, url, said):
     assert "db-secret-pw" not in err
 
 
+def test_database_unreachable_is_exit_1(world, capsys):
+    world.setenv("DATABASE_URL", f"postgresql+psycopg://bot:db-secret-pw@127.0.0.1:{closed_port()}/bot")
+    status, err = run(capsys)
+    line = one_line(err)
+    assert status == 1
+    assert line.startswith("migrate-bot: database: cannot connect to DATABASE_URL postgresql+psycopg://bot:***@")
+    assert "db-secret-pw" not in err
+
+
+def test_a_sqlite_path_that_cannot_be_a_database_is_a_setting(world, capsys, tmp_path):
+    (tmp_path / "folder.db").mkdir()
+    world.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'folder.db'}")
+    status, err = run(capsys)
+    assert status == 2 and one_line(err).startswith("migrate-bot: configuration error: database: DATABASE_URL sqlite")
+
+
 def test_credential_setting_missing_names_the_part(world, capsys):
     world.delenv("GRAPH_STATIC_TOKEN")
     world.setenv("AZURE_TENANT_ID", "5b0c7e2a-91d4-4f0e-a3c2-7d1e9f20b611")

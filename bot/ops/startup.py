@@ -88,9 +88,14 @@ def open_store(url: str) -> Store:
         ) from error
     except OperationalError as error:
         reason = str(error.orig).splitlines()[0][:200] if error.orig is not None else type(error).__name__
+        if make_url(url).get_backend_name() == "sqlite":  # a local file: the setting (or its folder) is wrong
+            raise ConfigError(
+                f"database: DATABASE_URL {shown_url(url)} cannot be opened ({reason}): check the path and the "
+                "permissions of its folder (or MIGRATE_BOT_DATA_DIR)"
+            ) from error
         raise ServiceUnreachable(
-            f"database: cannot open DATABASE_URL {shown_url(url)} ({reason}): check that the database is up, "
-            "and the host, port, name and credentials in DATABASE_URL (or MIGRATE_BOT_DATA_DIR's permissions)"
+            f"database: cannot connect to DATABASE_URL {shown_url(url)} ({reason}): check that the database is up, "
+            "and the host, port, name and credentials in DATABASE_URL"
         ) from error
     except (SQLAlchemyError, OSError) as error:
         raise ConfigError(
