@@ -323,3 +323,10 @@ def test_an_unreachable_postgresql_is_reported_without_its_password(env, capsys)
     status, lines, _ = check(capsys, "hunter2-db-password")
     assert status == 1 and lines["database"].startswith("✗")
     assert "does not open" in lines["database"] and "bot:***@127.0.0.1" in lines["database"]
+
+
+def test_check_with_nobody_signed_in_creates_no_state_folder(admin_env, capsys, tmp_path):
+    env_dir = tmp_path / "state"
+    status, lines, _ = check(capsys, admin_env)
+    assert status == 1 and "no_account" in lines["credential"]
+    assert not env_dir.exists() and not (tmp_path / "data").exists()
