@@ -57,17 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
         _verbose(made, argparse.SUPPRESS)  # -v after the subcommand too; the top-level default stays
         return made
 
-    def transport(made: argparse.ArgumentParser) -> None:
+    def transport(made: argparse.ArgumentParser, doing: str) -> None:
         mode = made.add_mutually_exclusive_group()
         mode.add_argument(
-            "--http", action="store_true", help="serve HTTP on /slack/events (needs SLACK_SIGNING_SECRET)"
+            "--http", action="store_true", help=f"{doing} HTTP on /slack/events (needs SLACK_SIGNING_SECRET)"
         )
         mode.add_argument(
-            "--socket", action="store_true", help="Socket Mode (needs SLACK_APP_TOKEN); the default without --http"
+            "--socket", action="store_true", help=f"{doing} Socket Mode (needs SLACK_APP_TOKEN); the default"
         )
 
     run = command("run", "Serve Slack (Socket Mode, or HTTP with --http); with no credentials at all, the demo.")
-    transport(run)
+    transport(run, "serve")
     run.add_argument("--host", default="0.0.0.0", help="HTTP mode and METRICS_PORT: the address to listen on")
     run.add_argument("--port", type=int, default=3000, help="HTTP mode: the port for /slack/events, /healthz, /metrics")
 
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--format", choices=["csv", "json"], default="csv", help="output format")
 
     check = command("check", "Check the settings, Slack, the credential, Graph and the database (read-only).")
-    transport(check)
+    transport(check, "check the settings for")
 
     bench = command("bench", "Run the benchmarks and print the figures (same options as python -m bench).")
     add_bench_arguments(bench)
