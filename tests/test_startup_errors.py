@@ -159,6 +159,15 @@ def test_socket_mode_without_an_app_token_names_the_setting(world, capsys):
     assert one_line(err).startswith("migrate-bot: configuration error: slack: SLACK_APP_TOKEN: missing")
 
 
+def test_socket_mode_refusing_the_app_token_is_a_setting(world, capsys):
+    world.setenv("SLACK_APP_TOKEN", "xapp-wrong-token")
+    status, err = run(capsys, "run", "--port", "0")
+    line = one_line(err)
+    assert status == 2
+    assert line.startswith("migrate-bot: configuration error: slack: apps.connections.open refused SLACK_APP_TOKEN")
+    assert "xapp-wrong-token" not in err
+
+
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_the_traceback_only_with_v(world, capsys, where):
     world.setenv("DATABASE_URL", "garbage://x")

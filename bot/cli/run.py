@@ -11,6 +11,7 @@ from typing import Any
 from bot.app import MigrateBot
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.ops.startup import connect_socket_mode
 from bot.rehearsal.demo import demo_command
 
 log = logging.getLogger("bot.app")
@@ -50,7 +51,7 @@ def run_command(args: Any, settings: Settings) -> int:
             server.stop()
         else:
             handler = bot.socket_mode_handler()
-            handler.connect()
+            connect_socket_mode(handler, settings.slack_api_url)
             log.info("connected to Slack in Socket Mode")
             _wait(stop)
             handler.close()

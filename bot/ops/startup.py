@@ -6,6 +6,8 @@ when a service did not answer. ``bot.cli.main`` prints the line; the traceback o
 
 from __future__ import annotations
 
+from typing import Any
+
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import make_url
@@ -119,3 +121,24 @@ def admin_credential(settings: Settings) -> Credential:
             credential.close()
             raise ConfigError(f"credential: {error}") from error
     return credential
+
+
+def connect_socket_mode(handler: Any, api_url: str) -> None:
+    """Open the Socket Mode connection (``apps.connections.open`` with SLACK_APP_TOKEN, then the WebSocket)."""
+    try:
+        handler.connect()
+    except SlackApiError as error:
+        code = error.response.get("error") or f"HTTP {error.response.status_code}"
+        if code in SLACK_AUTH_ERRORS:
+            raise ConfigError(
+                f"slack: apps.connections.open refused SLACK_APP_TOKEN ({code}): set it to an app-level token "
+                "(xapp-) with connections:write (Basic Information > App-Level Tokens)"
+            ) from error
+        raise ServiceUnreachable(
+            f"slack: apps.connections.open failed ({code}) at SLACK_API_URL {api_url}: check Slack's status"
+        ) from error
+    except OSError as error:
+        raise ServiceUnreachable(
+            f"slack: the Socket Mode connection could not be opened ({type(error).__name__}): check DNS, proxy "
+            "and firewall (outbound WebSocket to Slack)"
+        ) from error
