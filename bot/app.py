@@ -22,7 +22,7 @@ from bot.graph.client import GraphClient
 from bot.graph.directory import PERMISSION, UserDirectory
 from bot.httpserver import WSGIServer
 from bot.ops.metrics import Metrics
-from bot.ops.startup import admin_credential, open_store, shown_url, slack_identity
+from bot.ops.startup import admin_credential, older_database_note, open_store, shown_url, slack_identity
 from bot.slack.observed import CallHook, ObservedWebClient
 from bot.store import RunState, utcnow
 from bot.workflow.approvals import Approvals
@@ -170,6 +170,9 @@ class MigrateBot:
         """Start background work: the poller resumes every unfinished run from the database, and
         overdue approval requests are expired every minute."""
         log.info("data folder %s; database %s", self.settings.data_dir, shown_url(self.settings.resolved_database_url))
+        older = older_database_note(self.settings)
+        if older is not None:
+            log.warning("%s", older)
         problem = self.health.check_admin()
         if problem is not None:
             log.warning("%s (until then /migrate answers with that command)", problem)

@@ -330,3 +330,13 @@ def test_check_with_nobody_signed_in_creates_no_state_folder(admin_env, capsys, 
     status, lines, _ = check(capsys, admin_env)
     assert status == 1 and "no_account" in lines["credential"]
     assert not env_dir.exists() and not (tmp_path / "data").exists()
+
+
+def test_a_database_left_in_the_old_default_folder_is_pointed_out(env, capsys, tmp_path):
+    env(DATABASE_URL=None)
+    Store.from_url(f"sqlite:///{tmp_path / 'data' / 'migrate-bot.db'}").engine.dispose()  # ./data: the old default
+    status, lines, _ = check(capsys)
+    assert status == 0
+    assert f"MIGRATE_BOT_DATA_DIR={tmp_path / 'data'} to keep using it" in lines["database"]
+    env(MIGRATE_BOT_DATA_DIR=str(tmp_path / "data"))
+    assert "older database" not in check(capsys)[1]["database"]

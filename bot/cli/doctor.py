@@ -45,7 +45,7 @@ from bot.errors import (
     GraphUnavailable,
 )
 from bot.graph.client import GraphClient
-from bot.ops.startup import database_url_problem, shown_url
+from bot.ops.startup import database_url_problem, older_database_note, shown_url
 from bot.slack.scopes import BOT_SCOPES
 
 OK, FAIL = "✓", "✗"
@@ -275,7 +275,9 @@ def check_database(settings: Settings) -> Check:
         return Check("database", False, f"{shown}: {problem}")
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _check_sqlite(parsed, shown)
+        check = _check_sqlite(parsed, shown)
+        note = older_database_note(settings)
+        return Check("database", check.ok, f"{check.detail}; note: {note}") if note else check
     engine = create_engine(url)
     try:
         with engine.connect():

@@ -6,6 +6,7 @@ when a service did not answer. ``bot.cli.main`` prints the line; the traceback o
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from slack_sdk import WebClient
@@ -13,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from bot.config import Settings
+from bot.config import Settings, default_data_dir
 from bot.credential.base import Credential
 from bot.credential.factory import build_credential
 from bot.errors import ConfigError, CredentialError, ServiceUnreachable
@@ -142,3 +143,17 @@ def connect_socket_mode(handler: Any, api_url: str) -> None:
             f"slack: the Socket Mode connection could not be opened ({type(error).__name__}): check DNS, proxy "
             "and firewall (outbound WebSocket to Slack)"
         ) from error
+
+
+def older_database_note(settings: Settings) -> str | None:
+    """Versions before the platform data folder kept the database in ``./data``: name one found there that the
+    default no longer uses, with the setting that keeps it (None when there is nothing to say)."""
+    if settings.database_url is not None or settings.data_dir != default_data_dir():
+        return None
+    older = Path("data") / "migrate-bot.db"
+    if not older.is_file() or (settings.data_dir / "migrate-bot.db").exists():
+        return None
+    return (
+        f"an older database is at {older.resolve()} (the default data folder was ./data before): set "
+        f"MIGRATE_BOT_DATA_DIR={older.resolve().parent} to keep using it"
+    )
