@@ -64,13 +64,14 @@ def test_names_are_cached_with_a_bound(poller_world):
     job = world.sim.create_job("cache", status="validatePassed", users=3)
     ids = [task.id for task in world.graph.list_tasks(job)]
     directory = UserDirectory(world.graph, cache_size=2)
-    assert set(directory.names(ids)) == set(ids)
-    assert user_requests(world.sim) == 3
-    assert len(directory._names) == 2  # the bound holds
-    directory.names(ids[1:])  # the two most recent: from the cache
-    assert user_requests(world.sim) == 3
-    directory.names(ids[:1])  # evicted: asked again
-    assert user_requests(world.sim) == 4
+    assert set(directory.names(ids)) == set(ids)  # three at once, on the pool
+    assert user_requests(world.sim) == 3 and len(directory._names) == 2  # the bound holds
+    for user_id in ids:  # one by one: the order of use is known
+        directory.names([user_id])
+    asked = user_requests(world.sim)
+    assert directory.names(ids[1:]) and user_requests(world.sim) == asked  # the two most recent: from the cache
+    directory.names(ids[:1])  # the least recently used was evicted: asked again
+    assert user_requests(world.sim) == asked + 1
 
 
 def test_an_unknown_id_is_left_as_is(poller_world):
