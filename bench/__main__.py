@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.options import add_arguments
 from bench.processes import WorldProcess, cpu_plan
 from bench.report import Report, machine
 from bench.scenarios import Config, ack_under_slow_graph, poller_at_scale, say
@@ -24,19 +25,12 @@ from bench.world import WorldClient
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the CI smoke variant: fewer commands and runs, seconds")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (databases, process logs)")
-    parser.add_argument("--runs", type=int, default=None, help="scenario 2: RUNNING runs (default 1000)")
-    parser.add_argument("--interval", type=float, default=None, help="scenario 2: poll interval in seconds")
-    parser.add_argument("--commands", type=int, default=None, help="scenario 1: commands (default 200)")
-    parser.add_argument("--senders", type=int, default=None, help="scenario 1: concurrent senders (default 20)")
-    parser.add_argument("--only", choices=["ack", "poller"], default=None, help="run one scenario group")
-    parser.add_argument(
-        "--no-pin", action="store_true", help="don't pin the bot to one CPU and the world and driver to the others"
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    return parser
+    return add_arguments(parser)
 
 
 def config_for(args: argparse.Namespace) -> Config:

@@ -8,13 +8,19 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+from platformdirs import user_data_path
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
 from bot.graph.models import GUID_RE
 
-DEFAULT_DATA_DIR = Path("data")
+
+def default_data_dir() -> Path:
+    """The platform's user data folder for migrate-bot (e.g. ``~/.local/share/migrate-bot``), whatever the cwd."""
+    return user_data_path("migrate-bot", appauthor=False)
+
+
 CommaList = Annotated[list[str], NoDecode]
 
 
@@ -49,7 +55,7 @@ class Settings(BaseSettings):
     token_cache_key: SecretStr | None = None
 
     # State
-    data_dir: Path = Field(DEFAULT_DATA_DIR, validation_alias="MIGRATE_BOT_DATA_DIR")
+    data_dir: Path = Field(default_factory=default_data_dir, validation_alias="MIGRATE_BOT_DATA_DIR")
     database_url: str | None = None
 
     # Poller
@@ -67,6 +73,21 @@ class Settings(BaseSettings):
     allow_self_approval: bool = False
     approval_ttl_hours: float = Field(24.0, gt=0)
     ops_channel: str | None = None
+
+    # Operating it
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_port: int | None = Field(None, ge=1, le=65535)  # /metrics and /healthz on their own port
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("allowed_slack_users", "allowed_channels", "approvers", mode="before")
     @classmethod

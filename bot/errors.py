@@ -164,3 +164,7 @@ class GraphActionOutcomeUnknown(GraphUnavailable):
         "Graph did not confirm the action and the job could not be read back, so it may or may not have "
         "been applied. Check the job's status before trying again."
     )
+
+
+class ServiceUnreachable(MigrateBotError):
+    """A service the bot needs (Slack, the database) did not answer at start-up: exit 1, not a setting to fix."""

@@ -16,8 +16,9 @@ from slack_sdk import WebClient
 
 from bot.config import Settings
 from bot.credential.base import StaticToken, TokenSource
-from bot.credential.factory import build_credential
 from bot.graph.client import GraphClient
+from bot.ops.startup import admin_credential, open_store
+from bot.slack.observed import CallHook, ObservedWebClient
 from bot.slack.retry import BoundedRateLimitRetryHandler, IdempotentConnectionRetryHandler
 from bot.store import Store
 from bot.workflow.policy import Policy, UsergroupMembers
@@ -26,18 +27,22 @@ from bot.workflow.poller import POLL_THREADS
 SCHEDULER_THREADS = 4
 
 
-def build_slack_client(settings: Settings, *, timeout: float = 15, retries: bool = True) -> WebClient:
+def build_slack_client(
+    settings: Settings, *, timeout: float = 15, retries: bool = True, on_call: CallHook | None = None
+) -> WebClient:
     """The Web API client: ``SLACK_API_URL``; with ``retries`` it waits out 429s and retries dropped connections
     of calls that change nothing (:mod:`bot.slack.retry`).
 
     No retry on 5xx or of a post after a dropped connection: a resent ``chat.postMessage`` could post twice.
+    ``on_call``: each call's latency and error (metrics).
     """
     assert settings.slack_bot_token is not None
     handlers = [
         BoundedRateLimitRetryHandler(max_retry_count=5),
         IdempotentConnectionRetryHandler(max_retry_count=2),
     ]
-    return WebClient(
+    return ObservedWebClient(
+        on_call=on_call,
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         timeout=timeout,
@@ -46,15 +51,16 @@ def build_slack_client(settings: Settings, *, timeout: float = 15, retries: bool
 
 
 def build_store(settings: Settings, url: str | None = None) -> Store:
-    """The database (``DATABASE_URL`` or the SQLite file in ``DATA_DIR``), its schema brought up to date."""
-    return Store.from_url(url or settings.resolved_database_url)
+    """The database (``DATABASE_URL`` or the SQLite file in the data folder), its schema brought up to date; a
+    URL, driver or database it can't use is one line naming the setting (:func:`bot.ops.startup.open_store`)."""
+    return open_store(url or settings.resolved_database_url)
 
 
 def build_tokens(settings: Settings) -> TokenSource:
     """Where Graph tokens come from: ``GRAPH_STATIC_TOKEN`` (simulator), else the admin credential."""
     if settings.graph_static_token is not None:
         return StaticToken(settings.graph_static_token.get_secret_value())
-    return build_credential(settings)
+    return admin_credential(settings)
 
 
 def build_graph(settings: Settings, tokens: TokenSource, **options: Any) -> GraphClient:

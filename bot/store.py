@@ -412,6 +412,12 @@ class Store:
             )
             return list(runs), int(total)
 
+    def count_by_state(self) -> dict[str, int]:
+        """How many runs are in each state (states without runs are left out)."""
+        with self.session() as session:
+            rows = session.execute(select(Run.state, func.count()).group_by(Run.state))
+            return {str(state): int(count) for state, count in rows}
+
     def runs_in(self, *states: RunState) -> list[Run]:
         with self.session() as session:
             return list(session.scalars(select(Run).where(Run.state.in_([s.value for s in states])).order_by(Run.id)))

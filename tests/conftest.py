@@ -23,6 +23,9 @@ _ENV_PREFIXES = (
     "ADMIN_MENTION",
     "STALE_AFTER",
     "MIGRATE_BOT_",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
+    "METRICS_PORT",
 )
 
 
@@ -32,6 +35,7 @@ def isolated_environment(monkeypatch, tmp_path):
     for name in list(os.environ):
         if name.startswith(_ENV_PREFIXES) or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
             monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))  # the default data folder, per test
     monkeypatch.chdir(tmp_path)
 
 

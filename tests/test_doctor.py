@@ -60,9 +60,10 @@ def env(monkeypatch, slack, sim, tmp_path):
     return setenv
 
 
-def check(capsys, *secrets) -> tuple[int, dict[str, str], str]:
-    """Run ``migrate-bot check``; returns the exit status, each check's line by name, and all output."""
-    status = main(["check"])
+def check(capsys, *secrets, argv=("check", "--http")) -> tuple[int, dict[str, str], str]:
+    """Run ``migrate-bot check`` (HTTP mode, like the env); returns the exit status, each check's line by name, and
+    all output."""
+    status = main(list(argv))
     captured = capsys.readouterr()
     output = captured.out + captured.err
     for secret in (STATIC_TOKEN, SIGNING_SECRET, "xoxb-standin", *secrets):
@@ -96,7 +97,8 @@ def test_passes_against_the_simulator_and_the_stand_in(env, capsys, tmp_path):
     assert "✗" not in output and "5 of 5 checks passed" in output
     assert "migrate-bot in Migrate Stand-in" in lines["slack"] and "chat:write" in lines["slack"]
     assert "jobs on the first page" in lines["graph"]
-    assert (tmp_path / "data" / "bot.db").exists()
+    assert "does not exist yet" in lines["database"] and str(tmp_path / "data" / "bot.db") in lines["database"]
+    assert not (tmp_path / "data").exists()  # check is read-only: no database file, no folder
 
 
 # -- config --------------------------------------------------------------------------------------------------------
@@ -278,3 +280,82 @@ def test_graph_refusing_the_admin_token_says_login(admin_env, capsys, authority,
     status, lines, _ = check(capsys, admin_env, *authority.secrets())
     assert status == 1 and lines["credential"].startswith("✓") and lines["graph"].startswith("✗")
     assert "401" in lines["graph"] and "run migrate-bot login" in lines["graph"]
+
+
+# -- the transport, the output, and files ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "missing"),
+    [((), "SLACK_APP_TOKEN"), (("--socket",), "SLACK_APP_TOKEN"), (("--http",), "SLACK_SIGNING_SECRET")],
+)
+def test_check_and_run_name_the_same_missing_setting(env, capsys, flags, missing):
+    env(SLACK_SIGNING_SECRET=None)  # only the bot token
+    status, lines, _ = check(capsys, argv=("check", *flags))
+    assert status == 1 and missing in lines["config"]
+    run_status = main(["run", *flags, "--port", "0"])
+    err = capsys.readouterr().err
+    assert run_status == 2 and f"slack: {missing}: missing" in err
+
+
+def test_check_prints_only_its_own_lines_even_with_v(env, capsys):
+    env(SLACK_BOT_TOKEN="xoxb-not-the-right-one")  # slack_sdk logs a refused call at DEBUG and ERROR
+    status = main(["-v", "check", "--http"])
+    captured = capsys.readouterr()
+    assert status == 1
+    lines = (captured.out + captured.err).strip().splitlines()
+    assert all(line[:2] in ("✓ ", "✗ ") for line in lines[:-1]) and lines[-1].startswith("4 of 5 checks passed")
+    assert len(lines) == 6
+
+
+def test_check_shows_the_data_folder_and_never_creates_it(env, capsys, tmp_path):
+    env(DATABASE_URL=None, MIGRATE_BOT_DATA_DIR=str(tmp_path / "typo-folder" / "data"))
+    status, lines, _ = check(capsys)
+    assert status == 0
+    assert f"data folder {tmp_path / 'typo-folder' / 'data'}" in lines["config"]
+    assert str(tmp_path / "typo-folder" / "data" / "migrate-bot.db") in lines["database"]
+    assert "does not exist yet" in lines["database"]
+    assert not (tmp_path / "typo-folder").exists()
+
+
+def test_check_opens_an_existing_database_read_only(env, capsys, tmp_path):
+    path = tmp_path / "data" / "bot.db"
+    Store.from_url(f"sqlite:///{path}").engine.dispose()
+    before = sorted(p.name for p in path.parent.iterdir())
+    status, lines, _ = check(capsys)
+    assert status == 0 and "opens and is writable; its tables exist" in lines["database"]
+    assert sorted(p.name for p in path.parent.iterdir()) == before  # no -wal, -shm or journal left behind
+
+
+def test_the_default_data_folder_does_not_depend_on_the_working_directory(env, capsys, tmp_path, monkeypatch):
+    env(DATABASE_URL=None)
+    outputs = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        outputs.append(check(capsys)[1]["database"])
+    assert outputs[0] == outputs[1] and str(tmp_path / "xdg-data" / "migrate-bot") in outputs[0]
+
+
+def test_an_unreachable_postgresql_is_reported_without_its_password(env, capsys):
+    env(DATABASE_URL=f"postgresql+psycopg://bot:hunter2-db-password@127.0.0.1:{closed_port()}/migrate")
+    status, lines, _ = check(capsys, "hunter2-db-password")
+    assert status == 1 and lines["database"].startswith("✗")
+    assert "does not open" in lines["database"] and "bot:***@127.0.0.1" in lines["database"]
+
+
+def test_check_with_nobody_signed_in_creates_no_state_folder(admin_env, capsys, tmp_path):
+    env_dir = tmp_path / "state"
+    status, lines, _ = check(capsys, admin_env)
+    assert status == 1 and "no_account" in lines["credential"]
+    assert not env_dir.exists() and not (tmp_path / "data").exists()
+
+
+def test_a_database_left_in_the_old_default_folder_is_pointed_out(env, capsys, tmp_path):
+    env(DATABASE_URL=None)
+    Store.from_url(f"sqlite:///{tmp_path / 'data' / 'migrate-bot.db'}").engine.dispose()  # ./data: the old default
+    status, lines, _ = check(capsys)
+    assert status == 0
+    assert f"MIGRATE_BOT_DATA_DIR={tmp_path / 'data'} to keep using it" in lines["database"]
+    env(MIGRATE_BOT_DATA_DIR=str(tmp_path / "data"))
+    assert "older database" not in check(capsys)[1]["database"]

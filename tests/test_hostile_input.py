@@ -13,7 +13,7 @@ import httpx
 import psutil
 import pytest
 
-from bot.cli.logs import configure_logging
+from bot.ops import logs
 from bot.rehearsal.sandbox import APPROVER, CHANNEL, OUTSIDER
 from bot.rehearsal.simulator.seed import SEED_VALIDATE_PASSED
 from bot.rehearsal.slack_standin.sender import sign
@@ -44,9 +44,10 @@ def debug_log():
     root = logging.getLogger()
     level = root.level
     stream = io.StringIO()
-    handler = configure_logging(True, stream, force=True)
+    logs.configure(verbose=True, stream=stream)
     yield stream
-    root.removeHandler(handler)
+    for handler in [h for h in root.handlers if h.get_name() == logs.HANDLER_NAME]:
+        root.removeHandler(handler)
     root.setLevel(level)
 
 
@@ -60,7 +61,7 @@ def test_verbose_logs_never_contain_a_response_url(make_world, debug_log):
     logged = debug_log.getvalue()
     assert "slack_sdk.webhook" in logged  # the posts to response URLs were logged at debug level ...
     assert sent.response_url not in logged and "/response/" not in logged  # ... without the capability URLs
-    assert "[redacted]" in logged and "Running listener: approve" in logged
+    assert logs.REDACTED in logged and "Running listener: approve" in logged
 
 
 # --------------------------------------------------------------------------- 4: the HTTP entry

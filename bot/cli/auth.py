@@ -11,11 +11,15 @@ import argparse
 import base64
 import os
 import sys
+from datetime import UTC, datetime
 
 from bot.config import Settings
+from bot.credential.base import TransientCredentialError, describe_time
 from bot.credential.delegated import AdminCredential, forget_admin
 from bot.credential.factory import build_credential
-from bot.errors import ConfigError
+from bot.credential.msal_app import utc_from_epoch
+from bot.credential.token_cache import CacheMetadata
+from bot.errors import ConfigError, CredentialError
 
 
 def login_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -29,10 +33,30 @@ def login_command(args: argparse.Namespace, settings: Settings) -> int:
     with AdminCredential(settings) as credential:
         print(f"Signing in the migration admin for tenant {credential.tenant_id} (app {credential.client_id}).")
         print("Complete the sign-in on any device; only share this code with the admin who signs in.", flush=True)
-        status = credential.login(show=lambda message: print(message, flush=True))
+        try:
+            status = credential.login(show=lambda message: print(message, flush=True))
+        except CredentialError as error:
+            raise login_failed(error, settings) from error
     print(f"Signed in as {status.username or status.home_account_id} (tenant {status.tenant_id}).")
     print(f"The token cache is {credential.cache_path} (encrypted with TOKEN_CACHE_KEY).")
     return 0
+
+
+def login_failed(error: CredentialError, settings: Settings) -> CredentialError:
+    """The login's failure, saying what to do next (a silent refresh's "the bot will retry" does not apply)."""
+    if isinstance(error, TransientCredentialError):
+        text = (
+            f"Login failed: Microsoft Entra ID could not be reached or answered with a server error at "
+            f"AZURE_AUTHORITY_HOST {settings.azure_authority_host}. Nothing was signed in. Next: check this host's "
+            "network, proxy and firewall (and AZURE_AUTHORITY_CA_BUNDLE behind a TLS-inspecting proxy), then run "
+            "migrate-bot login again."
+        )
+    else:
+        text = f"Login failed: {error} Nothing was signed in"
+        if "migrate-bot login" not in str(error):
+            text += "; fix the cause above, then run migrate-bot login again"
+        text += "."
+    return CredentialError(text, code=error.code)
 
 
 def logout_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -54,6 +78,12 @@ def auth_command(args: argparse.Namespace, settings: Settings) -> int:
     """``auth status``: mode, tenant, account and token freshness. 0 when usable, 1 when not."""
     if getattr(args, "action", "status") != "status":  # pragma: no cover - argparse restricts the choices
         raise ConfigError(f"auth: unknown action {args.action}")
+    if (
+        settings.graph_auth_mode == "delegated"
+        and settings.token_cache_key is None
+        and settings.graph_static_token is None
+    ):
+        return status_without_key(settings)
     credential = build_credential(settings)
     try:
         status = credential.status()
@@ -62,6 +92,27 @@ def auth_command(args: argparse.Namespace, settings: Settings) -> int:
     for line in status.describe():
         print(line)
     return 0 if status.ok else 1
+
+
+def status_without_key(settings: Settings) -> int:
+    """``auth status`` without TOKEN_CACHE_KEY: who signed in and when, from the unencrypted metadata. Exit 1."""
+    path = settings.resolved_token_cache_path
+    meta = CacheMetadata.load(path)
+    now = datetime.now(UTC)
+    print("mode:          delegated")
+    if meta is None:
+        print(f"account:       none (no sign-in recorded beside {path})")
+    else:
+        print(f"tenant:        {meta.tenant_id}")
+        print(f"app (client):  {meta.client_id}")
+        print(f"account:       {meta.username or '(no username)'} ({meta.home_account_id})")
+        print(f"signed in:     {describe_time(utc_from_epoch(meta.login_at), now)}")
+        print(f"last refresh:  {describe_time(utc_from_epoch(meta.last_refresh_at), now)}")
+    print(
+        f"problem:       the token cache {path} could not be opened: TOKEN_CACHE_KEY is not set (set it to the key "
+        "the bot uses; without it nothing can be refreshed)"
+    )
+    return 1
 
 
 def keygen_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -6,7 +6,11 @@ Checks, in order (each runs even when an earlier one failed, unless it needs wha
 - ``slack``      ``auth.test`` accepts SLACK_BOT_TOKEN and its scopes (``x-oauth-scopes``) cover :data:`BOT_SCOPES`;
 - ``credential`` a Graph token can be had silently (GRAPH_STATIC_TOKEN counts, for simulator rehearsals);
 - ``graph``      the cross-tenant migration jobs list answers (first page only);
-- ``database``   DATABASE_URL opens and can be written.
+- ``database``   where the database is (DATABASE_URL, or the data folder), that it opens, and that it could be
+                 written; opened read-only: ``check`` never creates a file or folder.
+
+``--http``/``--socket`` pick the transport as for ``run`` (Socket Mode by default), so both name the same missing
+setting. Only these lines are printed: logging (slack_sdk's included) is off while the checks run.
 
 Exit status: 0 when every check passed, 1 when any failed, 2 when the settings cannot even be loaded (then
 nothing else can be checked; the one ✗ line says which variable is wrong).
@@ -14,14 +18,20 @@ nothing else can be checked; the one ✗ line says which variable is wrong).
 
 from __future__ import annotations
 
+import logging
+import os
+import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Settings, load_settings
 from bot.credential.base import StaticToken
@@ -33,7 +43,8 @@ from bot.errors import (
     GraphError,
     GraphUnavailable,
 )
-from bot.factories import build_graph, build_slack_client, build_store
+from bot.factories import build_graph, build_slack_client
+from bot.ops.startup import database_url_problem, older_database_note, shown_url
 from bot.slack.scopes import BOT_SCOPES
 
 OK, FAIL = "✓", "✗"
@@ -66,7 +77,9 @@ def check_command(args: Any, settings: Settings | None, *, out: TextIO | None = 
                 file=out,
             )
             return 2
-    checks = run_checks(settings, report=lambda check: print(check.line(), file=out, flush=True))
+    http = bool(getattr(args, "http", False))
+    with _silenced():
+        checks = run_checks(settings, http=http, report=lambda check: print(check.line(), file=out, flush=True))
     failed = [check.name for check in checks if not check.ok]
     print(
         f"{len(checks) - len(failed)} of {len(checks)} checks passed"
@@ -76,15 +89,27 @@ def check_command(args: Any, settings: Settings | None, *, out: TextIO | None = 
     return 1 if failed else 0
 
 
-def run_checks(settings: Settings, *, report: Callable[[Check], None] = lambda check: None) -> list[Check]:
-    """Run every check, calling ``report`` as each one finishes; returns them in order."""
+@contextmanager
+def _silenced() -> Iterator[None]:
+    """No log line (slack_sdk's, httpx's, the credential's) mixes into the ✓/✗ lines, not even with -v."""
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def run_checks(
+    settings: Settings, *, http: bool = False, report: Callable[[Check], None] = lambda check: None
+) -> list[Check]:
+    """Run every check for the transport ``run`` would use (``http``), calling ``report`` as each one finishes."""
     checks: list[Check] = []
 
     def done(check: Check) -> None:
         checks.append(check)
         report(check)
 
-    done(check_config(settings))
+    done(check_config(settings, http=http))
     done(check_slack(settings))
     tokens, credential_check, close = check_credential(settings)
     done(credential_check)
@@ -97,8 +122,8 @@ def run_checks(settings: Settings, *, report: Callable[[Check], None] = lambda c
 
 
 # Config
-def check_config(settings: Settings) -> Check:
-    http = settings.slack_app_token is None  # no app-level token: the bot must serve HTTP (--http)
+def check_config(settings: Settings, *, http: bool = False) -> Check:
+    """The settings ``run`` (or ``run --http``) requires, named exactly as ``run`` names them."""
     problems = []
     for require in (lambda: settings.require_slack(http=http), settings.require_graph_credential):
         try:
@@ -114,7 +139,11 @@ def check_config(settings: Settings) -> Check:
         else f"{settings.graph_auth_mode} credential"
     )
     note = "" if settings.ops_channel else "; note: OPS_CHANNEL is not set, credential alerts go to the log only"
-    return Check("config", True, f"settings load; Slack via {transport}; Graph with {graph}{note}")
+    return Check(
+        "config",
+        True,
+        f"settings load; Slack via {transport}; Graph with {graph}; data folder {settings.data_dir}{note}",
+    )
 
 
 # Slack
@@ -239,32 +268,91 @@ def check_graph(settings: Settings, tokens: Any) -> Check:
 
 
 # Database
-def _shown_url(url: str) -> str:
-    try:
-        parsed = make_url(url)
-        return url if parsed.password is None else parsed.render_as_string(hide_password=True)
-    except ArgumentError:
-        return "DATABASE_URL (unparsable)"
-
-
 def check_database(settings: Settings) -> Check:
+    """Where the database is and whether ``run`` could use it; never creates or writes anything."""
     url = settings.resolved_database_url
-    shown = _shown_url(url)
-    store = None
+    shown = shown_url(url) + ("" if settings.database_url else f" (in the data folder {settings.data_dir})")
+    problem = database_url_problem(url)
+    if problem is not None:
+        return Check("database", False, f"{shown}: {problem}")
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        check = _check_sqlite(parsed, shown)
+        note = older_database_note(settings)
+        return Check("database", check.ok, f"{check.detail}; note: {note}") if note else check
+    engine = create_engine(url)
     try:
-        store = build_store(settings, url)
-        store.check_writable()
-    except (SQLAlchemyError, OSError, ImportError) as error:  # ImportError: no driver for the URL
+        with engine.connect():
+            present = inspect(engine).has_table("runs")
+    except (SQLAlchemyError, ImportError, OSError) as error:
         cause = getattr(error, "orig", None) or error
         reason = str(cause).splitlines()[0][:200] if str(cause) else type(cause).__name__
         return Check(
             "database",
             False,
-            f"{shown} is not writable ({type(cause).__name__}: {reason}): point "
-            "DATABASE_URL at a writable database (or MIGRATE_BOT_DATA_DIR at a "
-            "writable folder) and check its permissions",
+            f"{shown} does not open ({type(cause).__name__}: {reason}): check that it is up and the host, port, "
+            "name and credentials in DATABASE_URL",
         )
     finally:
-        if store is not None:
-            store.engine.dispose()
-    return Check("database", True, f"{shown} is writable")
+        engine.dispose()
+    tables = "its tables exist" if present else "no tables yet (`migrate-bot run` creates them)"
+    return Check("database", True, f"{shown} opens; {tables}")
+
+
+def _sqlite_path(parsed: URL) -> tuple[Path | None, bool]:
+    """The SQLite file (None: in memory) and whether the URL opens it read-only (``mode=ro``)."""
+    database = parsed.database or ""
+    if database in ("", ":memory:"):
+        return None, False
+    if database.startswith("file:"):
+        path, _, query = database.removeprefix("file:").partition("?")
+        read_only = "mode=ro" in query or parsed.query.get("mode") == "ro"
+        return Path(path).expanduser(), read_only
+    return Path(database).expanduser(), False
+
+
+def _can_hold_files(folder: Path) -> str | None:
+    """Why a file can't be created in ``folder`` (checked without creating one), or None."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the folder {folder} is not writable"
+    stats = os.statvfs(folder)
+    if stats.f_flag & os.ST_RDONLY:
+        return f"the folder {folder} is on a read-only file system"
+    if stats.f_bavail == 0:
+        return f"the file system of {folder} has no free space (or holds no files)"
+    return None
+
+
+def _check_sqlite(parsed: URL, shown: str) -> Check:
+    path, read_only = _sqlite_path(parsed)
+    if path is None:
+        return Check("database", True, f"{shown}: in memory (nothing is kept after the bot stops)")
+    fix = "point DATABASE_URL (or MIGRATE_BOT_DATA_DIR) at a writable place"
+    if not path.exists():
+        ancestor = next((folder for folder in path.parents if folder.exists()), Path("/"))
+        why = _can_hold_files(ancestor) if ancestor.is_dir() else f"{ancestor} is not a folder"
+        if why is not None:
+            return Check("database", False, f"{shown} does not exist and cannot be created: {why}: {fix}")
+        return Check(
+            "database", True, f"{shown} does not exist yet: `migrate-bot run` creates it (check the path for a typo)"
+        )
+    try:
+        # immutable: a WAL database opened read-only would otherwise get its -wal and -shm files created
+        live = Path(f"{path}-wal").exists()
+        connection = sqlite3.connect(f"file:{path}?{'mode=ro' if live else 'immutable=1'}", uri=True)
+        try:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            connection.close()
+    except sqlite3.Error as error:
+        return Check("database", False, f"{shown} does not open ({type(error).__name__}: {error}): {fix}")
+    if read_only:
+        return Check(
+            "database", False, f"{shown} is not writable (readonly: DATABASE_URL opens it with mode=ro): {fix}"
+        )
+    why = None if os.access(path, os.W_OK) else f"the file {path} is readonly"
+    why = why or _can_hold_files(path.parent)  # SQLite writes its journal beside the file
+    if why is not None:
+        return Check("database", False, f"{shown} is not writable ({why}): {fix}")
+    state = "its tables exist" if "runs" in tables else "no tables yet (`migrate-bot run` creates them)"
+    return Check("database", True, f"{shown} opens and is writable; {state}")

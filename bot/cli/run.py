@@ -10,6 +10,8 @@ from typing import Any
 
 from bot.app import MigrateBot
 from bot.config import Settings
+from bot.errors import ConfigError
+from bot.ops.startup import connect_socket_mode
 from bot.rehearsal.demo import demo_command
 
 log = logging.getLogger("bot.app")
@@ -24,10 +26,20 @@ def run_command(args: Any, settings: Settings) -> int:
         )
         args.outcome = getattr(args, "outcome", "completed")
         return demo_command(args, settings)
-    settings.require_slack(http=args.http)
-    settings.require_graph_credential()
+    try:
+        settings.require_slack(http=args.http)
+    except ConfigError as error:
+        raise ConfigError(f"slack: {error}") from None
+    try:
+        settings.require_graph_credential()
+    except ConfigError as error:
+        raise ConfigError(f"credential: {error}") from None
     bot = MigrateBot(settings)
     bot.start()
+    metrics = None
+    if settings.metrics_port is not None:
+        metrics = bot.metrics_server(args.host, settings.metrics_port).start()
+        log.info("metrics on %s/metrics (health: /healthz)", metrics.url)
     gc.freeze()  # what start-up built lives for the process: keep it out of every later full collection
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -39,11 +51,13 @@ def run_command(args: Any, settings: Settings) -> int:
             server.stop()
         else:
             handler = bot.socket_mode_handler()
-            handler.connect()
+            connect_socket_mode(handler, settings.slack_api_url)
             log.info("connected to Slack in Socket Mode")
             _wait(stop)
             handler.close()
     finally:
+        if metrics is not None:
+            metrics.stop()
         bot.close()
     return 0
 

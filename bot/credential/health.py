@@ -49,6 +49,8 @@ KEEP_ALIVE_FIRST_DELAY = timedelta(minutes=5)
 #: after an alert could not be posted (OPS_CHANNEL wrong, bot not in it, Slack down), wait this long to try again
 ALERT_RETRY = timedelta(minutes=5)
 FIX = "run `migrate-bot login` on the bot's host"
+NO_ADMIN_CODE = "no_account"
+NO_ADMIN_SENTENCE = "No admin is signed in (delegated mode): run `migrate-bot login` on the bot's host"
 
 
 @dataclass
@@ -171,6 +173,37 @@ class CredentialHealth:
         status = getattr(self.source, "status", None)
         return status() if callable(status) else None
 
+    def check_admin(self) -> str | None:
+        """Delegated mode: is an admin signed in? Reads the cache metadata only (no network, no secret).
+
+        Nobody signed in opens an episode (its one OPS_CHANNEL alert names the fix) and returns the sentence to log;
+        a sign-in since then closes the episode. None when an admin is signed in, or in application/static mode.
+        """
+        try:
+            status = self.status()
+        except (CredentialError, OSError) as error:
+            log.warning("credential status unreadable (%s)", type(error).__name__)
+            return None
+        if status is None or status.mode != "delegated":
+            return None
+        if status.signed_in:
+            episode = self._episode
+            if episode is not None and episode.code == NO_ADMIN_CODE:
+                self._succeeded("token")
+            return None
+        detail = status.problem if status.problem and "signed in" not in status.problem else None
+        sentence = NO_ADMIN_SENTENCE + (f" ({detail})" if detail else "")
+        self._failed(NO_ADMIN_CODE, sentence, "token", quiet=True)
+        return sentence
+
+    def state(self) -> str:
+        """``static`` (simulator token), ``ok``, ``no_admin`` (nobody signed in) or ``failing`` (an open episode):
+        for ``/readyz``, ``check`` and the credential metric. Cheap: no disk, no network."""
+        episode = self._episode
+        if episode is not None:
+            return "no_admin" if episode.code == NO_ADMIN_CODE else "failing"
+        return "static" if self.is_static else "ok"
+
     @property
     def episode(self) -> Episode | None:
         """The open credential episode, if the credential is failing now."""
@@ -194,14 +227,15 @@ class CredentialHealth:
         )
 
     # Episodes
-    def _failed(self, code: str, message: str, source: str) -> None:
+    def _failed(self, code: str, message: str, source: str, *, quiet: bool = False) -> None:
         try:
             with self._state:
                 episode = self._episode
                 if episode is None:
                     episode = self._episode = Episode(code, message, source, self.clock())
                     self._save(episode)
-                    log.warning("admin credential failing (%s): alerting %s", code, self.channel or "the log only")
+                    if not quiet:
+                        log.warning("admin credential failing (%s): alerting %s", code, self.channel or "the log only")
                 if episode.alerted:
                     return
             if not self._posting.acquire(blocking=False):

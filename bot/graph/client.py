@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -54,6 +54,7 @@ from bot.graph.models import (
     parse_job_id,
     took_effect,
 )
+from bot.ops.logs import bind
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ MAX_PAGES = 1000
 _RETRIED_STATUSES = frozenset({503, 504})
 _CLAIMS_RE = re.compile(r'claims="([^"]+)"')
 _Model = TypeVar("_Model", bound=BaseModel)
+USER_SELECT = "id,userPrincipalName,displayName"
+#: (operation, HTTP status or how it failed, seconds): one call per request sent
+RequestHook = Callable[[str, str, float], None]
 
 
 @runtime_checkable
@@ -102,7 +106,8 @@ class GraphClient:
     ``tokens`` supplies the bearer token for each request (it is never logged). ``timeout`` bounds each read,
     write and wait for a pooled connection; ``connect_timeout`` the TCP/TLS connect. ``max_attempts`` counts
     the first try; a ``Retry-After`` longer than ``max_backoff`` is not waited for: the
-    :class:`~bot.errors.GraphThrottled` (or 503) is raised at once so a person is not kept waiting.
+    :class:`~bot.errors.GraphThrottled` (or 503) is raised at once so a person is not kept waiting. ``observe``
+    hears of every request (operation, status, seconds), for metrics.
     """
 
     def __init__(
@@ -116,8 +121,11 @@ class GraphClient:
         max_attempts: int = 4,
         max_backoff: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        observe: RequestHook | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
+        self._base_path = urlsplit(self._base).path.rstrip("/")
+        self._observe = observe
         self._origin = _origin(self._base)
         self._tokens = tokens
         self._feedback = tokens if isinstance(tokens, TokenFeedback) else None
@@ -143,6 +151,11 @@ class GraphClient:
         """Every user (task) of a job with its per-workload statuses, all pages."""
         url = self._job_url(parse_job_id(job_id)) + "/users"
         return [_model(MigrationTask, item, None) for item in self._pages(url)]
+
+    def get_user(self, user_id: str) -> dict[str, Any]:
+        """``GET /users/{id}?$select=id,userPrincipalName,displayName`` (needs User.ReadBasic.All)."""
+        response = self._get(f"{self._base}/users/{quote(user_id, safe='')}?$select={USER_SELECT}")
+        return _json(response)
 
     # Actions
     def validate_job(self, job_id: str, *, before: MigrationJob | None = None) -> ActionResult:
@@ -333,8 +346,10 @@ class GraphClient:
         }
         path = urlsplit(url).path
         started = time.monotonic()
+        outcome = "not_sent"
         try:
             response = self._http.request(method, url, headers=headers, timeout=self._timeout)
+            outcome = str(response.status_code)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             log.info(
                 "%s %s: not sent (%s), client-request-id %s", method, path, type(error).__name__, client_request_id
@@ -349,6 +364,7 @@ class GraphClient:
                 )
             ) from error
         except httpx.TimeoutException as error:
+            outcome = "timeout"
             log.info("%s %s: %s, client-request-id %s", method, path, type(error).__name__, client_request_id)
             raise GraphUnavailable(
                 GraphErrorInfo(
@@ -360,6 +376,7 @@ class GraphClient:
                 )
             ) from error
         except httpx.TransportError as error:
+            outcome = "transport_error"
             log.info("%s %s: %s, client-request-id %s", method, path, type(error).__name__, client_request_id)
             raise GraphUnavailable(
                 GraphErrorInfo(
@@ -370,6 +387,10 @@ class GraphClient:
                     client_request_id,
                 )
             ) from error
+        finally:
+            if self._observe is not None:
+                self._observe(_operation(method, path, self._base_path), outcome, time.monotonic() - started)
+        bind("graph_request_id", response.headers.get("request-id"))
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s %s -> %s in %.0f ms (request-id %s, client-request-id %s)",
@@ -387,6 +408,23 @@ class GraphClient:
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme.lower(), parts.netloc.lower()
+
+
+def _operation(method: str, path: str, base_path: str) -> str:
+    """A request's operation for metrics (``get_job``, ``migrate``, ``get_user`` ...), never an id."""
+    segments = [part for part in path[len(base_path) :].split("/") if part] if path.startswith(base_path) else []
+    if len(segments) == 2 and segments[0].lower() == "users":
+        return "get_user"
+    if [part.lower() for part in segments[:3]] != ["solutions", "migrations", "crosstenantmigrationjobs"]:
+        return f"{method.lower()}_other"
+    rest = [part.lower() for part in segments[3:]]
+    if not rest:
+        return "list_jobs" if method == "GET" else f"{method.lower()}_jobs"
+    if len(rest) == 1:
+        return "get_job" if method == "GET" else f"{method.lower()}_job"
+    if rest[1] == "users":
+        return "list_tasks" if len(rest) == 2 else "task"
+    return rest[1] if rest[1] in ("validate", "migrate", "cancel") else f"{method.lower()}_other"
 
 
 def _retryable_read(error: BaseException) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.graph.models import JobStatus, MigrationJob, MigrationTask, ServiceStatus
@@ -297,6 +297,7 @@ class FailedWorkload:
 class FailedUser:
     user_id: str
     workloads: tuple[FailedWorkload, ...]
+    upn: str | None = None  # the user principal name, when the directory could tell
 
 
 @dataclass
@@ -345,6 +346,12 @@ def summarize_tasks(tasks: Iterable[MigrationTask]) -> TaskSummary:
     return summary
 
 
+def with_names(summary: TaskSummary, names: dict[str, str]) -> TaskSummary:
+    """``summary`` with each failed user's UPN from ``names`` (object id, lower case -> UPN)."""
+    named = [replace(user_, upn=names.get(user_.user_id.lower(), user_.upn)) for user_ in summary.failed_users]
+    return replace(summary, failed_users=named)
+
+
 def workload_fields(summary: TaskSummary) -> list[tuple[str, str]]:
     pairs = []
     for service in sorted(summary.by_workload, key=str.lower):
@@ -376,7 +383,10 @@ def failed_user_blocks(summary: TaskSummary, limit: int, label: str = "Users wit
 
 
 def failed_user_lines(user_: FailedUser) -> str:
-    lines = [f"• `{safe(user_.user_id, 100)}`"]
+    if user_.upn:
+        lines = [f"• {safe(user_.upn, 120)} (`{safe(user_.user_id, 100)}`)"]
+    else:
+        lines = [f"• `{safe(user_.user_id, 100)}`"]
     for workload in user_.workloads:
         head = f"    *{safe(workload.service, 50)}* {code(workload.status, 40)}"
         if workload.errors:

@@ -52,6 +52,7 @@ from bot.graph.models import (
     MigrationJob,
     MigrationTask,
 )
+from bot.ops.logs import log_context
 from bot.slack.web import (
     Unanswered,
     answer_lost,
@@ -61,6 +62,7 @@ from bot.slack.web import (
 )
 from bot.store import FinalNotice, Run, RunState, Store, utcnow
 from bot.ui import thread as status_blocks
+from bot.workflow.names import Names, name_failed_users
 from bot.workflow.root_post import post_root_once
 
 log = logging.getLogger(__name__)
@@ -158,6 +160,8 @@ class Poller:
         warn_after_failures: int = WARN_AFTER_FAILURES,
         max_skipped_ticks: int = MAX_SKIPPED_TICKS,
         max_failed_users: int = status_blocks.FAILED_USERS_SHOWN,
+        on_sweep: Callable[[float, float], None] | None = None,
+        directory: Names | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be > 0 seconds")
@@ -171,6 +175,9 @@ class Poller:
         self.warn_after_failures = warn_after_failures
         self.max_skipped_ticks = max_skipped_ticks
         self.max_failed_users = max_failed_users
+        self.on_sweep = on_sweep  # (seconds the sweep took, seconds it started later than its interval)
+        self.directory = directory  # UPNs for the final notice's users with errors
+        self._last_sweep: float | None = None
         self.scheduler = scheduler
         # In memory only, and harmless to lose: recomputed or reset on restart.
         self._guard = threading.Lock()
@@ -226,6 +233,15 @@ class Poller:
     def sweep(self) -> None:
         """One pass: read every RUNNING run with one query, then poll each due run once on the pool."""
         now = time.monotonic()
+        lag = 0.0 if self._last_sweep is None else now - self._last_sweep - self.interval
+        self._last_sweep = now
+        try:
+            self._sweep(now)
+        finally:
+            if self.on_sweep is not None:
+                self.on_sweep(time.monotonic() - now, lag)
+
+    def _sweep(self, now: float) -> None:
         runs = self.store.runs_in(RunState.RUNNING)
         with self._guard:
             due = [run for run in runs if self._not_before.get(run.id, 0.0) <= now]
@@ -236,7 +252,7 @@ class Poller:
     def _poll_each(self, runs: list[Run]) -> None:
         for run in runs:
             try:
-                with self._lock(run.id):
+                with self._lock(run.id), log_context(run_id=run.id, job_id=run.job_id):
                     self._poll(run.id, run)
             except Exception:  # never let one run's bug stop the sweep; the next sweep tries again
                 log.exception("poll of run %s failed", run.id)
@@ -260,7 +276,9 @@ class Poller:
     def poll_once(self, run_id: int) -> None:
         """One poll of one run, read fresh from the database (what a sweep does for each run)."""
         with self._lock(run_id):
-            self._poll(run_id, self.store.get_run(run_id))
+            run = self.store.get_run(run_id)
+            with log_context(run_id=run_id, job_id=run.job_id if run is not None else None):
+                self._poll(run_id, run)
 
     def _poll(self, run_id: int, run: Run | None) -> None:
         """GET the job, post and record only what changed. Called with the run's lock held."""
@@ -418,6 +436,7 @@ class Poller:
         if job is not None:
             try:
                 summary = status_blocks.summarize_tasks(self.graph.list_tasks(run.job_id))
+                summary = name_failed_users(summary, self.directory, self.max_failed_users)
             except GraphNotFound:
                 summary = None  # deleted right after it ended: post what we know
             except (GraphError, CredentialError) as error:

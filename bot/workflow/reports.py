@@ -22,6 +22,7 @@ from bot.ui import reports as report_blocks
 from bot.ui.sentences import refusal_text
 from bot.ui.thread import summarize_tasks
 from bot.workflow.flow import SlashRequest, command_for
+from bot.workflow.names import Names, name_failed_users
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,9 @@ class Reports:
         clock: Callable[[], datetime] = utcnow,
         list_limit: int = report_blocks.LIST_LIMIT,
         listed_days: int = report_blocks.LISTED_DAYS,
+        directory: Names | None = None,
     ) -> None:
+        self.directory = directory
         self.graph = graph
         self.slack = slack
         self.store = store
@@ -57,6 +60,7 @@ class Reports:
         summary, tasks_error = None, None
         try:
             summary = summarize_tasks(self.graph.list_tasks(job_id))
+            summary = name_failed_users(summary, self.directory, report_blocks.STATUS_FAILED_USERS_SHOWN)
         except GraphNotFound:
             tasks_error = "the job vanished while its users were read"
         except (GraphError, CredentialError) as error:

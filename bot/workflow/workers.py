@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -11,7 +12,8 @@ log = logging.getLogger(__name__)
 
 
 class Workers:
-    """A thread pool whose tasks log their exceptions instead of losing them."""
+    """A thread pool whose tasks log their exceptions instead of losing them, and run in the submitter's context
+    (the log fields bound by :func:`bot.ops.logs.log_context` follow the work)."""
 
     def __init__(self, max_workers: int = 16, name: str = "work") -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
@@ -24,7 +26,7 @@ class Workers:
                 log.exception("background task %s failed", getattr(fn, "__qualname__", fn))
                 raise
 
-        return self._pool.submit(logged)
+        return self._pool.submit(contextvars.copy_context().run, logged)
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)

@@ -29,6 +29,10 @@ Where it simplifies, or picks a side where the reference contradicts itself (its
 11. Casing: statuses come back as stored (``set_status(id, "Canceled")`` is returned as ``Canceled``);
     ``resourceType`` is ``users``; workloads are normalised to ``Exchange``, ``ODSP``, ``Teams``, ``Meeting``.
 12. ``Meeting`` is accepted as a workload.
+13. ``GET /users/{id}`` (Graph's *Get user*, honouring ``$select``) answers for the users of its jobs (and for ids
+    given a name with ``state.name_user``) with ``userPrincipalName`` ``user-<first 8 of the id>@target.example``
+    unless named; other ids are 404 ``Request_ResourceNotFound``. ``deny("getUser")`` plays a missing
+    User.ReadBasic.All. ``$batch`` is not offered yet.
 
 Other simplifications: the state machine is deterministic (no random failures; outcomes come from
 ``set_outcome``); under completedWithErrors every third user (or the only one) fails ODSP and Meeting

@@ -246,6 +246,7 @@ class Simulation:
         self.caller = caller
         self.lock = threading.RLock()
         self._jobs: dict[str, SimJob] = {}
+        self._people: dict[str, tuple[str, str]] = {}  # user id -> (UPN, display name)
         self._seq = 0
 
     # Lazy progress
@@ -343,6 +344,28 @@ class Simulation:
             if task.id == task_id.strip().lower() and not task.removed:
                 return task
         raise SimError(404, "itemNotFound", f"User {task_id} is not part of batch {job.id}.")
+
+    def user(self, user_id: str) -> dict[str, Any]:
+        """``GET /users/{id}``: a user of any job (its UPN derived from the id unless set with :meth:`name_user`)."""
+        wanted = user_id.strip().lower()
+        with self.lock:
+            known = wanted in self._people or any(
+                task.id == wanted for job in self._jobs.values() for task in job.tasks
+            )
+            if not known:
+                raise SimError(
+                    404,
+                    "Request_ResourceNotFound",
+                    f"Resource '{user_id}' does not exist or one of its queried reference-property objects are not "
+                    "present.",
+                )
+            upn, name = self._people.get(wanted) or (f"user-{wanted[:8]}@target.example", f"User {wanted[:8]}")
+        return {"id": wanted, "userPrincipalName": upn, "displayName": name}
+
+    def name_user(self, user_id: str, upn: str, display_name: str | None = None) -> None:
+        """Give a user (of a job or not) its own UPN and display name."""
+        with self.lock:
+            self._people[user_id.strip().lower()] = (upn, display_name or upn.split("@")[0])
 
     def job_ids(self) -> list[str]:
         with self.lock:

@@ -23,6 +23,12 @@ import jwt
 
 READ = "CrossTenantContentMigration.Read.All"
 READ_WRITE = "CrossTenantContentMigration.ReadWrite.All"
+#: Reading a user's name (``GET /users/{id}``): the least delegated and application permissions that allow it.
+USER_READ_DELEGATED = "User.ReadBasic.All"
+USER_READ_APPLICATION = "User.Read.All"
+USER_READERS = frozenset({USER_READ_DELEGATED, USER_READ_APPLICATION, "User.ReadWrite.All", "Directory.Read.All"})
+#: Operations on the directory rather than on migration jobs.
+DIRECTORY_OPERATIONS = frozenset({"getUser"})
 #: Directory role template ids (Entra ID built-in roles).
 MIGRATION_ADMINISTRATOR = "8c8b803f-96e1-4129-9349-20738d9f9652"
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
@@ -48,12 +54,21 @@ class Preset:
 #: One token per role: the first is what the bot needs; the others show each refusal.
 PRESETS: dict[str, Preset] = {
     "migration-admin": Preset(
-        True, (READ_WRITE,), (MIGRATION_ADMINISTRATOR,), what="delegated, M365 Migration Administrator (full rights)"
+        True,
+        (READ_WRITE, USER_READ_DELEGATED),
+        (MIGRATION_ADMINISTRATOR,),
+        what="delegated, M365 Migration Administrator (full rights)",
     ),
-    "global-admin": Preset(True, (READ_WRITE,), (GLOBAL_ADMINISTRATOR,), what="delegated, Global Administrator"),
+    "global-admin": Preset(
+        True, (READ_WRITE, USER_READ_DELEGATED), (GLOBAL_ADMINISTRATOR,), what="delegated, Global Administrator"
+    ),
     "reader": Preset(True, (READ,), (MIGRATION_ADMINISTRATOR,), what="delegated, Read.All only: actions get 403"),
     "no-role": Preset(True, (READ_WRITE,), (), what="delegated, no admin role: everything gets 403"),
-    "app": Preset(False, (READ_WRITE,), what="app-only, ReadWrite.All (validate/migrate 403 unless app_only_actions)"),
+    "app": Preset(
+        False,
+        (READ_WRITE, USER_READ_APPLICATION),
+        what="app-only, ReadWrite.All (validate/migrate 403 unless app_only_actions)",
+    ),
     "app-reader": Preset(False, (READ,), what="app-only, Read.All only"),
     "expired": Preset(True, (READ_WRITE,), (MIGRATION_ADMINISTRATOR,), expires_in=-3600, what="expired: 401"),
 }
@@ -70,7 +85,9 @@ class Caller:
 
 
 #: The static ``--token``: a full-rights delegated admin.
-FULL_RIGHTS = Caller(True, frozenset({READ_WRITE}), frozenset({MIGRATION_ADMINISTRATOR}), "static token")
+FULL_RIGHTS = Caller(
+    True, frozenset({READ_WRITE, USER_READ_DELEGATED}), frozenset({MIGRATION_ADMINISTRATOR}), "static token"
+)
 
 
 class TokenRefused(Exception):
@@ -155,6 +172,15 @@ class TokenIssuer:
 
 def authorize(caller: Caller, operation: str, *, app_only_actions: bool) -> None:
     """Raise a 403 :class:`TokenRefused` unless ``caller`` may run ``operation``."""
+    if operation in DIRECTORY_OPERATIONS:  # any user may read names with a user-read permission; no admin role
+        if not caller.permissions & USER_READERS:
+            raise TokenRefused(
+                403,
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation. "
+                f"The token needs {USER_READ_DELEGATED} (delegated) or {USER_READ_APPLICATION} (application).",
+            )
+        return
     needed = {READ, READ_WRITE} if operation in READ_OPERATIONS else {READ_WRITE}
     if not caller.permissions & needed:
         kind = "scp" if caller.delegated else "roles"

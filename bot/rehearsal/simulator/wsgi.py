@@ -50,6 +50,7 @@ OPERATIONS = (
     "cancelTask",
     "count",
     "countTasks",
+    "getUser",
 )
 #: Fault kinds for :meth:`GraphSimulator.inject_fault`.
 #: ``429``/``500``/``503``/``504`` answer that error and leave the state untouched; ``slow`` applies the request,
@@ -568,6 +569,13 @@ class GraphSimulator:
         context = f"{_metadata(request)}#microsoft.graph.crossTenantMigrationCancelResponse"
         return _Response(202, {"@odata.context": context, **self.state.cancel_task(job_id, task_id)})
 
+    def _op_getUser(self, request: _Request, user_id: str) -> _Response:
+        user = self.state.user(user_id)
+        select = [name.strip() for name in (request.param("$select") or "").split(",") if name.strip()]
+        if select:
+            user = {name: value for name, value in user.items() if name == "id" or name in select}
+        return _Response(200, {"@odata.context": f"{_metadata(request)}#users/$entity", **user})
+
     def _page(self, request: _Request, items: list[dict[str, Any]], context: str, kind: str) -> _Response:
         properties = set(items[0]) if items else set(_PROPERTIES[kind])
         query = parse_query(request.query, kind, properties | set(_PROPERTIES[kind]))
@@ -699,6 +707,7 @@ _ROUTES: list[tuple[tuple[str, ...], dict[str, str]]] = [
     (("solutions", "migrations", "crosstenantmigrationjobs", "*", "users"), {"GET": "listTasks"}),
     (("solutions", "migrations", "crosstenantmigrationjobs", "*", "users", "*"), {"GET": "getTask"}),
     (("solutions", "migrations", "crosstenantmigrationjobs", "*", "users", "*", "cancel"), {"POST": "cancelTask"}),
+    (("users", "*"), {"GET": "getUser"}),
 ]
 
 

@@ -1,0 +1,1 @@
+"""Operating the bot: start-up checks, metrics, structured logs."""
