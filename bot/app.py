@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_bolt import App
@@ -20,17 +22,18 @@ from bot.config import Settings
 from bot.credential.base import StaticToken, TokenSource
 from bot.credential.factory import build_credential
 from bot.credential.health import CredentialHealth
+from bot.db.leader import leadership_for
 from bot.graph.client import GraphClient
 from bot.httpserver import WSGIServer
 from bot.store import Store, utcnow
 from bot.workflow.approvals import Approvals
 from bot.workflow.flow import MigrationFlow
 from bot.workflow.policy import Policy, UsergroupMembers
-from bot.workflow.poller import Poller
+from bot.workflow.poller import SWEEP_JOB_ID, Poller
 from bot.workflow.reports import Reports
 from bot.workflow.whoami import Whoami
 from bot.workflow.workers import Workers
-from handlers import register
+from handlers import redelivery, register
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,8 @@ PROMPT_THREADS = 8  # views.open with a fresh trigger_id: never queued behind Gr
 HTTP_THREADS = 32
 APPROVAL_SWEEP_SECONDS = 60
 STARTING_GRACE = timedelta(minutes=5)  # longer than any Graph action call with its re-read and retries
+DELIVERY_MEMORY = timedelta(days=1)  # Slack re-delivers within minutes; older delivery keys are pruned
+SHUTDOWN_GRACE_SECONDS = 7.0  # SIGTERM: work already running may finish this long (the process exits within 10 s)
 
 
 def build_slack_client(settings: Settings) -> WebClient:
@@ -67,6 +72,8 @@ class MigrateBot:
         self.team_id: str | None = identity.get("team_id")
         self.bot_user_id: str | None = identity.get("user_id")
         self.store = Store.from_url(settings.resolved_database_url)
+        self.draining = threading.Event()  # SIGTERM: /readyz 503, no new work, leadership released
+        self.leader = leadership_for(self.store.engine, on_elected=self._on_elected)
         if tokens is None and settings.graph_static_token is not None:
             tokens = StaticToken(settings.graph_static_token.get_secret_value())
         if tokens is None:
@@ -98,6 +105,7 @@ class MigrateBot:
             stale_after=timedelta(hours=settings.stale_after_hours),
             admin_mention=settings.admin_mention,
             clock=clock,
+            is_leader=self._leads,
         )
         self.flow = MigrationFlow(
             graph=self.graph,
@@ -130,6 +138,7 @@ class MigrateBot:
         self.whoami = Whoami(
             health=self.health, policy=self.policy, slack=self.slack, graph_base_url=settings.graph_base_url
         )
+        redelivery.register(self.app, store=self.store)
         register(
             self.app,
             flow=self.flow,
@@ -143,40 +152,75 @@ class MigrateBot:
 
     # Lifecycle
     def start(self) -> None:
-        """Start background work: the poller resumes every unfinished run from the database, and
-        overdue approval requests are expired every minute."""
+        """Start background work. Every replica serves Slack; only the leader (:mod:`bot.db.leader`) sweeps the
+        running runs, expires approval requests, settles unclear actions and keeps the credential alive. With one
+        process on SQLite that is always this one, and runs interrupted at a restart are settled at once."""
         self.tracker.start()
         self.workers.submit(
             self.policy.groups.warm, self.settings.migrators_usergroup, self.settings.approvers_usergroup
         )
-        started = self.flow.clock()
-        self.workers.submit(self.flow.reconcile_interrupted, started_before=started)
-        self.tracker.scheduler.add_job(
-            self._reconcile_unsettled,
-            "interval",
-            seconds=APPROVAL_SWEEP_SECONDS,
-            id="reconcile-starting",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-        )
-        self.tracker.scheduler.add_job(
-            self.approvals.expire_overdue,
-            "interval",
-            seconds=APPROVAL_SWEEP_SECONDS,
-            id="expire-approvals",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-        )
-        self.health.schedule(self.tracker.scheduler)  # daily silent refresh of the admin credential
+        if not self.store.shared:  # with replicas, a STARTING run may be another replica's live call: wait the grace
+            started = self.flow.clock()
+            self.workers.submit(self.flow.reconcile_interrupted, started_before=started)
+        for job_id, job, seconds in (
+            ("reconcile-starting", self._reconcile_unsettled, APPROVAL_SWEEP_SECONDS),
+            ("expire-approvals", self.approvals.expire_overdue, APPROVAL_SWEEP_SECONDS),
+            ("prune-deliveries", self._prune_deliveries, 3600),
+        ):
+            self.tracker.scheduler.add_job(
+                self._leader_only,
+                "interval",
+                args=(job,),
+                seconds=seconds,
+                id=job_id,
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+            )
+        self.health.schedule(self.tracker.scheduler, only_if=self._leads)  # daily silent refresh of the credential
+        self.leader.start()
+
+    def _leads(self) -> bool:
+        return self.leader.is_leader and not self.draining.is_set()
+
+    def _leader_only(self, job: Callable[[], Any]) -> None:
+        if self._leads():
+            job()
+
+    def _on_elected(self) -> None:
+        """This replica became the leader: sweep now rather than one interval later (a takeover resumes at once)."""
+        if not self.store.shared:
+            return
+        for job_id in (SWEEP_JOB_ID, "reconcile-starting"):
+            job = self.tracker.scheduler.get_job(job_id)
+            if job is not None:
+                job.modify(next_run_time=datetime.now(UTC))
 
     def _reconcile_unsettled(self) -> None:
         """Runs whose Graph action had an unclear outcome: settle them once no live call can still be running."""
         self.flow.reconcile_interrupted(started_before=self.flow.clock() - STARTING_GRACE)
 
+    def _prune_deliveries(self) -> None:
+        self.store.prune_deliveries(utcnow() - DELIVERY_MEMORY)
+
+    def begin_shutdown(self) -> None:
+        """SIGTERM, first step (at once): not ready any more, no new Slack work, leadership released."""
+        self.draining.set()
+        self.leader.release()
+        self.tracker.shutdown(wait=False)
+        log.info("shutting down: not ready, leadership released, taking no new work")
+
+    def drain(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> bool:
+        """SIGTERM, second step: let started work finish within ``grace``, drop queued work whose Slack trigger has
+        expired. True when nothing was left running."""
+        deadline = time.monotonic() + grace
+        prompt_done = self.prompt.drain(grace)
+        return self.workers.drain(max(0.0, deadline - time.monotonic())) and prompt_done
+
     def close(self) -> None:
         """Stop polling and background work, then close the Graph and credential HTTP clients."""
+        self.draining.set()
+        self.leader.release()
         self.tracker.shutdown()
         self.prompt.shutdown(wait=False)
         self.workers.shutdown(wait=False)
@@ -186,18 +230,44 @@ class MigrateBot:
             close_credential()
 
     # HTTP mode
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """``/readyz``: ready unless shutting down or the database does not answer; says the credential's state
+        and whether this replica leads."""
+        try:
+            self.store.ping()
+            database = "ok"
+        except Exception as error:
+            database = f"unavailable ({type(error).__name__})"
+        episode = self.health.episode
+        report = {
+            "ready": database == "ok" and not self.draining.is_set(),
+            "draining": self.draining.is_set(),
+            "database": database,
+            "credential": "ok" if episode is None else f"failing ({episode.code})",
+            "role": "leader" if self._leads() else "follower",
+        }
+        return bool(report["ready"]), report
+
     def wsgi_app(self) -> Callable[[dict, Callable], Iterable[bytes]]:
-        """``POST /slack/events`` (signature-verified by Bolt) and ``GET /healthz``."""
+        """``POST /slack/events`` (signature-verified by Bolt), ``GET /healthz`` (liveness) and ``GET /readyz``."""
         slack_handler = SlackRequestHandler(self.app, path="/slack/events")
 
         def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
-            if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-                body = json.dumps({"ok": True, "team_id": self.team_id}).encode()
-                start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-                return [body]
+            path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+            if path == "/healthz" and method in ("GET", "HEAD"):
+                return _json(start_response, "200 OK", {"ok": True, "team_id": self.team_id})
+            if path == "/readyz" and method in ("GET", "HEAD"):
+                ready, report = self.readiness()
+                return _json(start_response, "200 OK" if ready else "503 Service Unavailable", report)
+            if self.draining.is_set():  # Slack retries elsewhere (X-Slack-Retry-Num); the balancer sends it on
+                return _json(start_response, "503 Service Unavailable", {"ok": False, "error": "shutting_down"})
             return slack_handler(environ, start_response)
 
         return application
+
+    def health_server(self, host: str, port: int) -> WSGIServer:
+        """Socket Mode: ``/healthz`` and ``/readyz`` alone on their own small port (``run --health-port``)."""
+        return WSGIServer(self.wsgi_app(), host, port, threads=2)
 
     def http_server(self, host: str, port: int) -> WSGIServer:
         return WSGIServer(self.wsgi_app(), host, port, threads=HTTP_THREADS)
@@ -208,3 +278,9 @@ class MigrateBot:
 
         assert self.settings.slack_app_token is not None
         return SocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
+
+
+def _json(start_response: Callable, status: str, payload: dict[str, Any]) -> list[bytes]:
+    body = json.dumps(payload).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]

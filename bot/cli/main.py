@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "keygen": "bot.cli.auth:keygen_command",
     "audit": "bot.cli.audit:audit_command",
     "check": "bot.cli.doctor:check_command",
+    "db": "bot.cli.db:db_command",
     "bench": "bench.__main__:bench_command",
 }
 
@@ -35,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--http", action="store_true", help="serve HTTP on /slack/events instead of Socket Mode")
     run.add_argument("--host", default="0.0.0.0")
     run.add_argument("--port", type=int, default=3000)
+    run.add_argument(
+        "--health-port", type=int, default=None, help="Socket Mode: serve /healthz and /readyz on this port"
+    )
 
     demo = sub.add_parser("demo", help="the end-to-end story against the simulator and the Slack stand-in")
     demo.add_argument("--outcome", choices=["completed", "completedWithErrors", "failed"], default="completed")
@@ -59,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("check", help="check config, Slack, credential, Graph and database")
 
+    db = sub.add_parser("db", help="the database schema (Alembic migrations)")
+    db.add_argument("action", choices=["upgrade", "current"])
+
     bench = sub.add_parser("bench", help="run the benchmarks and print the figures")
     bench.add_argument("--quick", action="store_true")
     return parser
@@ -80,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args([*(argv or sys.argv[1:]), "run"])
     if not args.verbose:
-        for noisy in ("httpx", "apscheduler"):
+        for noisy in ("httpx", "apscheduler", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if command == "keygen":  # needs no settings: it makes the key a broken TOKEN_CACHE_KEY needs

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import threading
+import time
 from typing import Any
 
 from bot.app import MigrateBot
 from bot.config import Settings
+from bot.db.sqlite_lock import lock_sqlite
 from bot.rehearsal.demo import demo_command
 
 log = logging.getLogger("bot.app")
@@ -26,25 +29,46 @@ def run_command(args: Any, settings: Settings) -> int:
         return demo_command(args, settings)
     settings.require_slack(http=args.http)
     settings.require_graph_credential()
+    process_lock = lock_sqlite(settings.resolved_database_url)  # one process per SQLite file
     bot = MigrateBot(settings)
     bot.start()
     gc.freeze()  # what start-up built lives for the process: keep it out of every later full collection
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    health = None
+    clean = True
     try:
         if args.http:
             server = bot.http_server(args.host, args.port).start()
-            log.info("serving Slack on %s/slack/events (health: /healthz)", server.url)
+            log.info("serving Slack on %s/slack/events (health: /healthz, readiness: /readyz)", server.url)
             _wait(stop)
+            stopped_at = time.monotonic()
+            bot.begin_shutdown()  # /readyz 503 and Slack requests 503 from here on; leadership released
+            clean = bot.drain()
             server.stop()
         else:
+            if args.health_port is not None:
+                health = bot.health_server(args.host, args.health_port).start()
+                log.info("health on %s/healthz, readiness on %s/readyz", health.url, health.url)
             handler = bot.socket_mode_handler()
             handler.connect()
             log.info("connected to Slack in Socket Mode")
             _wait(stop)
-            handler.close()
+            stopped_at = time.monotonic()
+            bot.begin_shutdown()
+            handler.close()  # unacknowledged envelopes go to the other replicas' connections
+            clean = bot.drain()
+            if health is not None:
+                health.stop()
     finally:
         bot.close()
+        if process_lock is not None:
+            process_lock.release()
+    if stop.is_set():
+        log.info("stopped %.1f s after SIGTERM", time.monotonic() - stopped_at)
+    if not clean:  # a call outlived the grace: end now; the leader settles its run from the database
+        logging.shutdown()
+        os._exit(0)
     return 0
 
 

@@ -137,6 +137,7 @@ class Poller:
         warn_after_failures: int = WARN_AFTER_FAILURES,
         max_skipped_ticks: int = MAX_SKIPPED_TICKS,
         max_failed_users: int = status_blocks.FAILED_USERS_SHOWN,
+        is_leader: Callable[[], bool] = lambda: True,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be > 0 seconds")
@@ -150,6 +151,7 @@ class Poller:
         self.warn_after_failures = warn_after_failures
         self.max_skipped_ticks = max_skipped_ticks
         self.max_failed_users = max_failed_users
+        self.is_leader = is_leader  # of several replicas only the leader sweeps (bot.db.leader)
         self.scheduler = scheduler or BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(4)},
@@ -202,7 +204,9 @@ class Poller:
 
     # Sweeping
     def sweep(self) -> None:
-        """One pass: read every RUNNING run with one query, then poll each due run once on the pool."""
+        """One pass: read every RUNNING run with one query, then poll each due run once on the pool (leader only)."""
+        if not self.is_leader():
+            return
         now = time.monotonic()
         runs = self.store.runs_in(RunState.RUNNING)
         with self._guard:
@@ -214,8 +218,9 @@ class Poller:
     def _poll_each(self, runs: list[Run]) -> None:
         for run in runs:
             try:
-                with self._lock(run.id):
-                    self._poll(run.id, run)
+                with self._lock(run.id), self.store.run_claim(run.id) as mine:
+                    if mine:  # else another replica (an old leader on its way out) polls it right now
+                        self._poll(run.id, run)
             except Exception:  # never let one run's bug stop the sweep; the next sweep tries again
                 log.exception("poll of run %s failed", run.id)
 
