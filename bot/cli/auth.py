@@ -13,9 +13,11 @@ import os
 import sys
 
 from bot.config import Settings
+from bot.credential.db_cache import DbCacheStore
 from bot.credential.delegated import AdminCredential, forget_admin
 from bot.credential.factory import build_credential
 from bot.errors import ConfigError
+from bot.store import create_db_engine, migrate_schema
 
 
 def login_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -31,14 +33,14 @@ def login_command(args: argparse.Namespace, settings: Settings) -> int:
         print("Complete the sign-in on any device; only share this code with the admin who signs in.", flush=True)
         status = credential.login(show=lambda message: print(message, flush=True))
     print(f"Signed in as {status.username or status.home_account_id} (tenant {status.tenant_id}).")
-    print(f"The token cache is {credential.cache_path} (encrypted with TOKEN_CACHE_KEY).")
+    print(f"The token cache is {credential.cache_location} (encrypted with TOKEN_CACHE_KEY).")
     return 0
 
 
 def logout_command(args: argparse.Namespace, settings: Settings) -> int:
     """Delete the token cache and its metadata (works without the key, so it also starts over after a lost key)."""
     path = settings.resolved_token_cache_path
-    removed = forget_admin(path)
+    removed = forget_admin_everywhere(settings)
     if not removed:
         print(f"No admin was signed in (no token cache at {path}).")
         return 0
@@ -48,6 +50,18 @@ def logout_command(args: argparse.Namespace, settings: Settings) -> int:
         "admin's sessions in the Entra admin center."
     )
     return 0
+
+
+def forget_admin_everywhere(settings: Settings) -> list:
+    """Delete the admin's cache where this configuration keeps it: the database row (PostgreSQL) or the files."""
+    if not settings.resolved_database_url.startswith("postgresql"):
+        return forget_admin(settings.resolved_token_cache_path)
+    engine = create_db_engine(settings.resolved_database_url)
+    try:
+        migrate_schema(engine)
+        return DbCacheStore(engine, b"\0" * 32).forget()  # deleting needs no key
+    finally:
+        engine.dispose()
 
 
 def auth_command(args: argparse.Namespace, settings: Settings) -> int:
