@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from slack_bolt import Ack, App
+from slack_bolt import App, BoltResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.store import Store
@@ -40,11 +40,11 @@ def register(app: App, *, store: Store) -> None:
     """Add the once-only check in front of every listener."""
 
     @app.middleware
-    def once(body: dict, ack: Ack, next: Callable[[], None]) -> None:
+    def once(body: dict, next: Callable[[], None]) -> BoltResponse | None:
         key = delivery_key(body)
         if key is None:
             next()
-            return
+            return None
         try:
             first = store.first_delivery(key)
         except SQLAlchemyError as error:  # the database can't tell: handle it (the claims downstream still hold)
@@ -52,6 +52,6 @@ def register(app: App, *, store: Store) -> None:
             first = True
         if first:
             next()
-            return
+            return None
         log.info("Slack re-delivered %s: already taken, ignored", key)
-        ack()
+        return BoltResponse(status=200, body="")  # the answer Slack missed: acknowledged, nothing done again
