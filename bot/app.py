@@ -248,17 +248,26 @@ class MigrateBot:
         }
         return bool(report["ready"]), report
 
+    def _health(self, environ: dict, start_response: Callable) -> list[bytes] | None:
+        """``GET /healthz`` (liveness: the process answers) and ``GET /readyz`` (readiness); None for other paths."""
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if method not in ("GET", "HEAD"):
+            return None
+        if path == "/healthz":
+            return _json(start_response, "200 OK", {"ok": True, "team_id": self.team_id})
+        if path == "/readyz":
+            ready, report = self.readiness()
+            return _json(start_response, "200 OK" if ready else "503 Service Unavailable", report)
+        return None
+
     def wsgi_app(self) -> Callable[[dict, Callable], Iterable[bytes]]:
         """``POST /slack/events`` (signature-verified by Bolt), ``GET /healthz`` (liveness) and ``GET /readyz``."""
         slack_handler = SlackRequestHandler(self.app, path="/slack/events")
 
         def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
-            path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
-            if path == "/healthz" and method in ("GET", "HEAD"):
-                return _json(start_response, "200 OK", {"ok": True, "team_id": self.team_id})
-            if path == "/readyz" and method in ("GET", "HEAD"):
-                ready, report = self.readiness()
-                return _json(start_response, "200 OK" if ready else "503 Service Unavailable", report)
+            health = self._health(environ, start_response)
+            if health is not None:
+                return health
             if self.draining.is_set():  # Slack retries elsewhere (X-Slack-Retry-Num); the balancer sends it on
                 return _json(start_response, "503 Service Unavailable", {"ok": False, "error": "shutting_down"})
             return slack_handler(environ, start_response)
@@ -266,8 +275,13 @@ class MigrateBot:
         return application
 
     def health_server(self, host: str, port: int) -> WSGIServer:
-        """Socket Mode: ``/healthz`` and ``/readyz`` alone on their own small port (``run --health-port``)."""
-        return WSGIServer(self.wsgi_app(), host, port, threads=2)
+        """Socket Mode: ``/healthz`` and ``/readyz`` alone on a small port of their own (``run --health-port``)."""
+
+        def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
+            found = self._health(environ, start_response)
+            return found if found is not None else _json(start_response, "404 Not Found", {"ok": False})
+
+        return WSGIServer(application, host, port, threads=2)
 
     def http_server(self, host: str, port: int) -> WSGIServer:
         return WSGIServer(self.wsgi_app(), host, port, threads=HTTP_THREADS)

@@ -1,0 +1,102 @@
+"""Re-deliveries change nothing (HTTP retries, Socket Mode envelopes), and what /readyz and the health port say."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import httpx
+from sqlalchemy.exc import OperationalError
+
+from bot.rehearsal.sandbox import CHANNEL, REQUESTER
+from bot.rehearsal.simulator.seed import SEED_VALIDATE_FAILED, SEED_VALIDATE_PASSED
+from bot.rehearsal.slack_standin.sender import sign
+from handlers.redelivery import delivery_key
+from tests.test_socket_mode import socket_bot  # noqa: F401 - fixture
+
+
+def idle(workers, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while workers._pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert workers._pending == 0
+
+
+def test_an_http_retry_of_a_slash_command_changes_nothing(make_world, caplog):
+    caplog.set_level(logging.INFO, logger="handlers.redelivery")
+    world = make_world(require_approval=False)
+    sent = world.sender.slash_command(f"status {SEED_VALIDATE_FAILED}", user_id=REQUESTER, channel_id=CHANNEL)
+    assert sent.status_code == 200
+    stamp = str(int(time.time()))
+    retried = httpx.post(
+        world.server.url + "/slack/events",
+        content=sent.body.encode(),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": sign(world.signing_secret, stamp, sent.body),
+            "X-Slack-Retry-Num": "1",
+            "X-Slack-Retry-Reason": "http_timeout",
+        },
+    )
+    assert retried.status_code == 200 and retried.text == ""
+    idle(world.bot.workers)
+    replies = [e for e in world.slack.ephemerals if e.user == REQUESTER and e.source == "response_url"]
+    assert len(replies) == 1
+    assert "already taken, ignored" in caplog.text
+
+
+def test_a_socket_mode_envelope_delivered_twice_opens_one_modal(socket_bot):
+    world, server = socket_bot
+    opens_before = len(world.slack.calls_to("views.open"))
+    fields = world.sender.slash_command_fields(SEED_VALIDATE_PASSED, user_id=REQUESTER, channel_id=CHANNEL)
+    first = server.wait_ack(server.send("slash_commands", fields))
+    again = server.wait_ack(server.send("slash_commands", fields))  # redelivered, as to another connection
+    assert not first.get("payload") and not again.get("payload")
+    world.slack.wait_for("views.open", count=opens_before + 1)
+    world.slack.wait_for("views.update", count=1)
+    assert len(world.slack.calls_to("views.open")) == opens_before + 1
+
+
+def test_delivery_keys_name_the_request_and_leave_modal_submissions_to_the_views():
+    assert delivery_key({"command": "/migrate", "trigger_id": "T1"}) == "command:T1"
+    click = {"type": "block_actions", "trigger_id": "T2", "actions": [{"action_ts": "1.5"}]}
+    assert delivery_key(click) == "action:T2:1.5"
+    assert delivery_key({"type": "event_callback", "event_id": "Ev1"}) == "event:Ev1"
+    assert delivery_key({"type": "view_submission", "trigger_id": "T3"}) is None
+
+
+def test_readyz_reports_database_credential_and_role_and_healthz_stays_liveness(make_world, monkeypatch):
+    world = make_world()
+    ready = httpx.get(world.server.url + "/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "ready": True,
+        "draining": False,
+        "database": "ok",
+        "credential": "ok",
+        "role": "leader",  # SQLite: the single process always leads
+    }
+
+    def broken():
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(world.bot.store, "ping", broken)
+    down = httpx.get(world.server.url + "/readyz")
+    assert down.status_code == 503 and down.json()["database"] == "unavailable (OperationalError)"
+    assert httpx.get(world.server.url + "/healthz").status_code == 200  # alive all the same
+    monkeypatch.undo()
+
+    world.bot.begin_shutdown()
+    draining = httpx.get(world.server.url + "/readyz")
+    assert draining.status_code == 503 and draining.json()["draining"] is True
+    assert draining.json()["role"] == "follower"
+    assert httpx.post(world.server.url + "/slack/events", content=b"x").status_code == 503
+
+
+def test_socket_mode_serves_health_on_its_own_port(make_world):
+    world = make_world()
+    with world.bot.health_server("127.0.0.1", 0) as health:
+        assert httpx.get(health.url + "/readyz").json()["ready"] is True
+        assert httpx.get(health.url + "/healthz").json()["ok"] is True
+        assert httpx.post(health.url + "/slack/events", content=b"x").status_code == 404
