@@ -219,9 +219,10 @@ class MigrateBot:
 
     def close(self) -> None:
         """Stop polling and background work, then close the Graph and credential HTTP clients."""
+        graceful = not self.draining.is_set()  # after SIGTERM's drain nothing more is waited for here
         self.draining.set()
         self.leader.release()
-        self.tracker.shutdown()
+        self.tracker.shutdown(wait=graceful)
         self.prompt.shutdown(wait=False)
         self.workers.shutdown(wait=False)
         self.graph.close()

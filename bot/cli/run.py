@@ -17,6 +17,8 @@ from bot.rehearsal.demo import demo_command
 
 log = logging.getLogger("bot.app")
 
+EXIT_WITHIN_SECONDS = 10.0  # after SIGTERM (a Kubernetes pod's default grace is 30 s; ours must fit in 10)
+
 
 def run_command(args: Any, settings: Settings) -> int:
     """``migrate-bot run``: Socket Mode by default, ``--http`` for HTTP; no credentials at all: the demo."""
@@ -61,6 +63,8 @@ def run_command(args: Any, settings: Settings) -> int:
             if health is not None:
                 health.stop()
     finally:
+        if stop.is_set():  # work already running may use the last seconds before its clients are closed
+            clean = _threads_end_by(stopped_at + EXIT_WITHIN_SECONDS - 1.0) and clean
         bot.close()
         if process_lock is not None:
             process_lock.release()
@@ -70,6 +74,17 @@ def run_command(args: Any, settings: Settings) -> int:
         logging.shutdown()
         os._exit(0)
     return 0
+
+
+def _threads_end_by(deadline: float) -> bool:
+    """Wait until ``deadline`` (monotonic) for the other non-daemon threads (polls, pool workers) to end."""
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    return not any(
+        thread.is_alive() and not thread.daemon and thread is not threading.current_thread()
+        for thread in threading.enumerate()
+    )
 
 
 def _wait(stop: threading.Event) -> None:

@@ -68,7 +68,8 @@ class Workers:
             dropped, left = self._dropped, self._pending
         if dropped:
             log.warning(
-                "shutting down: dropped %d queued %s task(s) whose Slack trigger had expired (the person can ask again)",
+                "shutting down: dropped %d queued %s task(s): their Slack trigger had expired or the grace ran out "
+                "(the person can ask again)",
                 dropped,
                 self._name,
             )
