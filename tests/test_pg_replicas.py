@@ -209,7 +209,10 @@ def test_two_replicas_one_leader_survive_a_sigkill_of_the_leader(world):
 
     world.sim.set_status(SEED_VALIDATE_PASSED, "completed")
     wait_for(lambda: world.store.get_run(run.id).state == RunState.FINISHED, what="the run to finish")
-    time.sleep(2.5)  # two more poll intervals: nothing else may be posted
+    wait_for(  # the DM is the last thing a run does, after its audit's final outcome
+        lambda: "final_outcome" in [event.event for event in world.store.audit_events()],
+        what="the final outcome",
+    )
     assert world.sim.count("POST", "/migrate") == 1
     replies = thread_posts(world.slack, UPDATE_EVENT)
     assert len(replies) == 2
@@ -217,6 +220,8 @@ def test_two_replicas_one_leader_survive_a_sigkill_of_the_leader(world):
     assert len(thread_posts(world.slack, FINAL_EVENT)) == 1
     dms = [call for call in world.slack.calls_to("chat.postMessage") if call.args.get("channel") == USER and call.ok]
     assert len(dms) == 1
+    events = [event.event for event in world.store.audit_events()]
+    assert events.count("final_outcome") == 1 and events.count("migrate_called") == 1
 
     stopping = time.monotonic()
     second.process.send_signal(signal.SIGTERM)

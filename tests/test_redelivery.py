@@ -8,10 +8,13 @@ import time
 import httpx
 from sqlalchemy.exc import OperationalError
 
-from bot.rehearsal.sandbox import CHANNEL, REQUESTER
+from bot.rehearsal.sandbox import APPROVER, CHANNEL, REQUESTER
 from bot.rehearsal.simulator.seed import SEED_VALIDATE_FAILED, SEED_VALIDATE_PASSED
 from bot.rehearsal.slack_standin.sender import sign
+from bot.store import RunState
+from bot.ui.approval import APPROVE_ACTION
 from handlers.redelivery import delivery_key
+from tests.test_approvals import request_approval
 from tests.test_socket_mode import socket_bot  # noqa: F401 - fixture
 
 
@@ -22,23 +25,42 @@ def idle(workers, timeout: float = 10.0) -> None:
     assert workers._pending == 0
 
 
+def retry(world, body: str) -> httpx.Response:
+    """Slack's HTTP retry of a request whose answer it missed: the same body, ``X-Slack-Retry-Num``."""
+    stamp = str(int(time.time()))
+    return httpx.post(
+        world.server.url + "/slack/events",
+        content=body.encode(),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": sign(world.signing_secret, stamp, body),
+            "X-Slack-Retry-Num": "1",
+            "X-Slack-Retry-Reason": "http_timeout",
+        },
+    )
+
+
+def test_a_retried_approve_click_changes_nothing(make_world):
+    world = make_world()
+    run = request_approval(world)
+    click = world.sender.block_action(CHANNEL, run.root_ts, APPROVE_ACTION, user_id=APPROVER)
+    world.wait_until(lambda: world.run_for(SEED_VALIDATE_PASSED).state == RunState.RUNNING, what="running")
+    told_before = [e for e in world.slack.ephemerals if e.user == APPROVER]
+    assert retry(world, click.body).status_code == 200
+    idle(world.bot.workers)
+    assert world.sim.count("POST", "/migrate") == 1
+    assert [e for e in world.slack.ephemerals if e.user == APPROVER] == told_before  # no "already decided"
+    events = [event.event for event in world.bot.store.audit_events()]
+    assert events.count("approved") == 1 and "refused_click" not in " ".join(events)
+
+
 def test_an_http_retry_of_a_slash_command_changes_nothing(make_world, caplog):
     caplog.set_level(logging.INFO, logger="handlers.redelivery")
     world = make_world(require_approval=False)
     sent = world.sender.slash_command(f"status {SEED_VALIDATE_FAILED}", user_id=REQUESTER, channel_id=CHANNEL)
     assert sent.status_code == 200
-    stamp = str(int(time.time()))
-    retried = httpx.post(
-        world.server.url + "/slack/events",
-        content=sent.body.encode(),
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": sign(world.signing_secret, stamp, sent.body),
-            "X-Slack-Retry-Num": "1",
-            "X-Slack-Retry-Reason": "http_timeout",
-        },
-    )
+    retried = retry(world, sent.body)
     assert retried.status_code == 200 and retried.text == ""
     idle(world.bot.workers)
     replies = [e for e in world.slack.ephemerals if e.user == REQUESTER and e.source == "response_url"]
