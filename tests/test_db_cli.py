@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bot.cli.db import db_command
+from bot.cli.doctor import check_database
 from bot.cli.main import main
 from bot.config import load_settings
 from bot.db import schema
@@ -126,3 +127,11 @@ def test_a_second_process_on_the_same_sqlite_file_refuses_to_start(tmp_path, url
         f"migrate-bot: another migrate-bot is already running on {tmp_path}/bot.db (it holds {tmp_path}/bot.db.lock);"
         " stop it, or run several replicas on PostgreSQL (DATABASE_URL=postgresql+psycopg://...)"
     ]
+
+
+def test_the_doctor_names_a_schema_newer_than_this_release(url):
+    assert db("upgrade")[0] == 0
+    with create_engine(url).begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    check = check_database(load_settings())
+    assert not check.ok and "revision 9999, newer than this release knows" in check.detail

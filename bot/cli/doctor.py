@@ -27,6 +27,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from bot.config import Settings, load_settings
 from bot.credential.base import StaticToken
 from bot.credential.factory import build_credential
+from bot.db.schema import SchemaTooNew
 from bot.errors import (
     ConfigError,
     CredentialError,
@@ -253,6 +254,8 @@ def check_database(settings: Settings) -> Check:
     try:
         store = Store.from_url(url)
         store.check_writable()
+    except SchemaTooNew as error:
+        return Check("database", False, f"{shown}: {error}")
     except (SQLAlchemyError, OSError, ImportError) as error:  # ImportError: no driver for the URL
         cause = getattr(error, "orig", None) or error
         reason = str(cause).splitlines()[0][:200] if str(cause) else type(cause).__name__
