@@ -39,6 +39,7 @@ def run_command(args: Any, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     health = None
     clean = True
+    stopped_at = time.monotonic()  # set again when SIGTERM arrives
     try:
         if args.http:
             server = bot.http_server(args.host, args.port).start()
