@@ -61,12 +61,12 @@ def run_command(args: Any, settings: Settings) -> int:
             bot.begin_shutdown()
             handler.close()  # unacknowledged envelopes go to the other replicas' connections
             clean = bot.drain()
-            if health is not None:
-                health.stop()
     finally:
         if stop.is_set():  # work already running may use the last seconds before its clients are closed
             clean = _threads_end_by(stopped_at + EXIT_WITHIN_SECONDS - 1.0) and clean
         bot.close()
+        if health is not None:  # /readyz said 503 until here
+            health.stop()
         if process_lock is not None:
             process_lock.release()
     if stop.is_set():
