@@ -85,6 +85,8 @@ def test_logout_on_any_host_signs_every_replica_out(settings, authority, capsys)
     assert "the token_cache table" in capsys.readouterr().out
     with pytest.raises(CredentialError, match="no admin signed in"):
         running.token()
+    assert logout_command(argparse.Namespace(), settings()) == 0
+    assert "No admin was signed in (no token cache in the token_cache table" in capsys.readouterr().out
 
 
 def test_a_replica_with_the_wrong_key_cannot_read_the_row(settings, authority):

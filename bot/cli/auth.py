@@ -39,10 +39,11 @@ def login_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def logout_command(args: argparse.Namespace, settings: Settings) -> int:
     """Delete the token cache and its metadata (works without the key, so it also starts over after a lost key)."""
-    path = settings.resolved_token_cache_path
+    shared = settings.resolved_database_url.startswith("postgresql")
+    where = "the token_cache table of DATABASE_URL" if shared else settings.resolved_token_cache_path
     removed = forget_admin_everywhere(settings)
     if not removed:
-        print(f"No admin was signed in (no token cache at {path}).")
+        print(f"No admin was signed in (no token cache in {where}).")
         return 0
     print("Signed out: removed " + ", ".join(str(p) for p in removed) + ".")
     print(
