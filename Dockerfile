@@ -11,7 +11,7 @@ COPY bot ./bot
 COPY handlers ./handlers
 COPY bench ./bench
 RUN python -m venv /opt/migrate-bot \
-    && /opt/migrate-bot/bin/pip install ".[postgres]"
+    && /opt/migrate-bot/bin/pip install .
 
 FROM python:${PYTHON_VERSION}-slim
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/migrate-bot --create-home migrate-bot

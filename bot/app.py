@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -14,6 +16,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from bot.config import Settings
 from bot.credential.base import TokenSource
 from bot.credential.health import CredentialHealth
+from bot.db.leader import leadership_for
 from bot.factories import (
     build_graph,
     build_policy,
@@ -32,11 +35,11 @@ from bot.store import RunState, utcnow
 from bot.workflow.access import Checkpoint
 from bot.workflow.approvals import Approvals
 from bot.workflow.flow import MigrationFlow
-from bot.workflow.poller import Poller
+from bot.workflow.poller import SWEEP_JOB_ID, Poller
 from bot.workflow.reports import Reports
 from bot.workflow.whoami import Whoami
 from bot.workflow.workers import Workers
-from handlers import register
+from handlers import redelivery, register
 from handlers.observe import ObservedApp
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,8 @@ HTTP_THREADS = 32
 APPROVAL_SWEEP_SECONDS = 60
 SETTLE_SECONDS = 5  # how soon an action Graph accepted is recorded once the database takes writes again
 STARTING_GRACE = timedelta(minutes=5)  # longer than any Graph action call with its re-read and retries
+DELIVERY_MEMORY = timedelta(days=1)  # Slack re-delivers within minutes; older delivery keys are pruned
+SHUTDOWN_GRACE_SECONDS = 7.0  # SIGTERM: work already running may finish this long (the process exits within 10 s)
 
 
 class MigrateBot:
@@ -69,6 +74,8 @@ class MigrateBot:
         self.bot_user_id: str | None = identity.get("user_id")
         self.enterprise_id: str | None = identity.get("enterprise_id")
         self.store = build_store(settings)
+        self.draining = threading.Event()  # SIGTERM: /readyz 503, no new work, leadership released
+        self.leader = leadership_for(self.store.engine, on_elected=self._on_elected)
         self.tokens = tokens if tokens is not None else build_tokens(settings)
         # GraphClient gets the wrapped source: credential failures alert OPS_CHANNEL once per episode
         self.health = CredentialHealth(
@@ -92,6 +99,7 @@ class MigrateBot:
             pool=build_poll_pool(),
             on_sweep=self.metrics.sweep,
             directory=self.directory,
+            is_leader=self._leads,
         )
         self.flow = MigrationFlow(
             graph=self.graph,
@@ -133,6 +141,7 @@ class MigrateBot:
         self.whoami = Whoami(health=self.health, slack=self.slack, graph_base_url=settings.graph_base_url)
         self.metrics.watch_runs(self.store.count_by_state, [state.value for state in RunState])
         self.metrics.watch_credential(self.health.state)
+        redelivery.register(self.app, store=self.store)
         register(
             self.app,
             flow=self.flow,
@@ -146,8 +155,9 @@ class MigrateBot:
 
     # Lifecycle
     def start(self) -> None:
-        """Start background work: the poller resumes every unfinished run from the database, and
-        overdue approval requests are expired every minute."""
+        """Start background work. Every replica serves Slack; only the leader (:mod:`bot.db.leader`) sweeps the
+        running runs, expires approval requests, settles unclear actions and keeps the credential alive. With one
+        process on SQLite that is always this one, and runs interrupted at a restart are settled at once."""
         log.info("data folder %s; database %s", self.settings.data_dir, shown_url(self.settings.resolved_database_url))
         older = older_database_note(self.settings)
         if older is not None:
@@ -159,45 +169,76 @@ class MigrateBot:
         self.workers.submit(
             self.policy.groups.warm, self.settings.migrators_usergroup, self.settings.approvers_usergroup
         )
-        started = self.flow.clock()
-        self.workers.submit(self.flow.reconcile_interrupted, started_before=started)
-        self.scheduler.add_job(
-            self._reconcile_unsettled,
-            "interval",
-            seconds=APPROVAL_SWEEP_SECONDS,
-            id="reconcile-starting",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-        )
-        self.scheduler.add_job(
-            self.flow.settle_unrecorded,
-            "interval",
-            seconds=min(SETTLE_SECONDS, self.settings.poll_interval_seconds),
-            id="settle-unrecorded",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-        )
-        self.scheduler.add_job(
-            self.approvals.expire_overdue,
-            "interval",
-            seconds=APPROVAL_SWEEP_SECONDS,
-            id="expire-approvals",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-        )
-        self.health.schedule(self.scheduler)  # daily silent refresh of the admin credential
+        if not self.store.shared:  # with replicas, a STARTING run may be another replica's live call: wait the grace
+            started = self.flow.clock()
+            self.workers.submit(self.flow.reconcile_interrupted, started_before=started)
+        for job_id, job, seconds in (
+            ("reconcile-starting", self._reconcile_unsettled, APPROVAL_SWEEP_SECONDS),
+            (
+                "settle-unrecorded",
+                self.flow.settle_unrecorded,
+                min(SETTLE_SECONDS, self.settings.poll_interval_seconds),
+            ),
+            ("expire-approvals", self.approvals.expire_overdue, APPROVAL_SWEEP_SECONDS),
+            ("prune-deliveries", self._prune_deliveries, 3600),
+        ):
+            self.scheduler.add_job(
+                self._leader_only,
+                "interval",
+                args=(job,),
+                seconds=seconds,
+                id=job_id,
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+            )
+        self.health.schedule(self.scheduler, only_if=self._leads)  # daily silent refresh of the credential
+        self.leader.start()
+
+    def _leads(self) -> bool:
+        return self.leader.is_leader and not self.draining.is_set()
+
+    def _leader_only(self, job: Callable[[], Any]) -> None:
+        if self._leads():
+            job()
+
+    def _on_elected(self) -> None:
+        """This replica became the leader: sweep now rather than one interval later (a takeover resumes at once)."""
+        if not self.store.shared:
+            return
+        for job_id in (SWEEP_JOB_ID, "reconcile-starting"):
+            job = self.scheduler.get_job(job_id)
+            if job is not None:
+                job.modify(next_run_time=datetime.now(UTC))
 
     def _reconcile_unsettled(self) -> None:
         """Runs whose Graph action had an unclear outcome: settle them once no live call can still be running."""
         self.flow.reconcile_interrupted(started_before=self.flow.clock() - STARTING_GRACE)
 
+    def _prune_deliveries(self) -> None:
+        self.store.prune_deliveries(utcnow() - DELIVERY_MEMORY)
+
+    def begin_shutdown(self) -> None:
+        """SIGTERM, first step (at once): not ready any more, no new Slack work, leadership released."""
+        self.draining.set()
+        self.leader.release()
+        self.tracker.shutdown(wait=False)
+        log.info("shutting down: not ready, leadership released, taking no new work")
+
+    def drain(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> bool:
+        """SIGTERM, second step: let started work finish within ``grace``, drop queued work whose Slack trigger has
+        expired. True when nothing was left running."""
+        deadline = time.monotonic() + grace
+        prompt_done = self.prompt.drain(grace)
+        return self.workers.drain(max(0.0, deadline - time.monotonic())) and prompt_done
+
     def close(self) -> None:
         """Stop polling and background work (the poller stops the scheduler and its pool), then close the Graph
         and credential HTTP clients."""
-        self.tracker.shutdown()
+        graceful = not self.draining.is_set()  # after SIGTERM's drain nothing more is waited for here
+        self.draining.set()
+        self.leader.release()
+        self.tracker.shutdown(wait=graceful)
         self.prompt.shutdown(wait=False)
         self.workers.shutdown(wait=False)
         self.graph.close()
@@ -206,9 +247,34 @@ class MigrateBot:
             close_credential()
 
     # HTTP mode
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """``/readyz``: ready unless shutting down or the database takes no write (a full disk, a lock held, a
+        server down); says the credential's state (``no_admin``: nobody signed in) and whether this replica leads."""
+        problem = self.store.healthy()
+        report = {
+            "ready": problem is None and not self.draining.is_set(),
+            "draining": self.draining.is_set(),
+            "database": problem or "ok",
+            "credential": self.health.state(),
+            "role": "leader" if self._leads() else "follower",
+        }
+        return bool(report["ready"]), report
+
+    def _health(self, environ: dict, start_response: Callable) -> list[bytes] | None:
+        """``GET /healthz`` (liveness: the process answers) and ``GET /readyz`` (readiness); None for other paths."""
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if method not in ("GET", "HEAD"):
+            return None
+        if path == "/healthz":
+            return _json(start_response, "200 OK", {"ok": True, "team_id": self.team_id})
+        if path == "/readyz":
+            ready, report = self.readiness()
+            return _json(start_response, "200 OK" if ready else "503 Service Unavailable", report)
+        return None
+
     def wsgi_app(self) -> Callable[[dict, Callable], Iterable[bytes]]:
-        """``POST /slack/events`` (size and signature checked before Bolt parses, :mod:`bot.slack.http_entry`),
-        ``GET /healthz`` and ``GET /metrics``."""
+        """``POST /slack/events`` (size and signature checked before Bolt parses, :mod:`bot.slack.http_entry`;
+        503 while shutting down) and the operations paths (:meth:`operations_app`)."""
         secret = self.settings.slack_signing_secret
         slack_handler = guarded(
             SlackRequestHandler(self.app, path="/slack/events"), secret.get_secret_value() if secret else None
@@ -216,33 +282,32 @@ class MigrateBot:
         operations = self.operations_app()
 
         def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
-            if environ.get("PATH_INFO") == "/slack/events":
-                return slack_handler(environ, start_response)
-            return operations(environ, start_response)
+            if environ.get("PATH_INFO") != "/slack/events":
+                return operations(environ, start_response)
+            if self.draining.is_set():  # Slack retries elsewhere (X-Slack-Retry-Num); the balancer sends it on
+                return _json(start_response, "503 Service Unavailable", {"ok": False, "error": "shutting_down"})
+            return slack_handler(environ, start_response)
 
         return application
 
     def operations_app(self) -> Callable[[dict, Callable], Iterable[bytes]]:
-        """``GET /healthz`` and ``GET /metrics`` (Prometheus text); 404 for anything else."""
+        """``GET /healthz`` (liveness), ``GET /readyz`` (readiness) and ``GET /metrics`` (Prometheus text); 404 for
+        anything else."""
 
         def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
             path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
-            if method not in ("GET", "HEAD") or path not in ("/healthz", "/metrics"):
-                body, status, kind = b"not found\n", "404 Not Found", "text/plain"
-            elif path == "/metrics":
-                (body, kind), status = self.metrics.render(), "200 OK"
-            else:
-                problem = self.store.healthy()  # a bot that can't record anything is not healthy
-                body = json.dumps({"ok": problem is None, "team_id": self.team_id, "database": problem or "ok"})
-                status = "200 OK" if problem is None else "503 Service Unavailable"
-                body, kind = body.encode(), "application/json"
-            start_response(status, [("Content-Type", kind), ("Content-Length", str(len(body)))])
-            return [b"" if method == "HEAD" else body]
+            if method in ("GET", "HEAD") and path == "/metrics":
+                body, kind = self.metrics.render()
+                start_response("200 OK", [("Content-Type", kind), ("Content-Length", str(len(body)))])
+                return [b"" if method == "HEAD" else body]
+            found = self._health(environ, start_response)
+            return found if found is not None else _json(start_response, "404 Not Found", {"ok": False})
 
         return application
 
-    def metrics_server(self, host: str, port: int) -> WSGIServer:
-        """``/metrics`` and ``/healthz`` on their own port (``METRICS_PORT``; Socket Mode has no HTTP port)."""
+    def operations_server(self, host: str, port: int) -> WSGIServer:
+        """``/healthz``, ``/readyz`` and ``/metrics`` on a port of their own (``METRICS_PORT`` or
+        ``run --health-port``; Socket Mode has no other HTTP port)."""
         return WSGIServer(self.operations_app(), host, port, threads=2)
 
     def http_server(self, host: str, port: int) -> WSGIServer:
@@ -254,3 +319,9 @@ class MigrateBot:
 
         assert self.settings.slack_app_token is not None
         return SocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
+
+
+def _json(start_response: Callable, status: str, payload: dict[str, Any]) -> list[bytes]:
+    body = json.dumps(payload).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]

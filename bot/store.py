@@ -15,10 +15,12 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Integer,
+    LargeBinary,
     String,
     Text,
     case,
     create_engine,
+    delete,
     event,
     func,
     inspect,
@@ -26,12 +28,13 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.schema import Index
 from sqlalchemy.types import TypeDecorator
 
+from bot.db import schema
 from bot.errors import MigrateBotError
 
 
@@ -56,6 +59,9 @@ class FinalNotice(StrEnum):
     SENT = "sent"  # in the thread
     DM = "dm"  # the channel refused it for good: the requester gets it as a DM
 
+
+#: first key of the per-run advisory locks (PostgreSQL): ``(RUN_LOCK_CLASS, run_id)``
+RUN_LOCK_CLASS = 0x6D62  # "mb"
 
 ACTIVE_STATES = (RunState.PENDING, RunState.STARTING, RunState.RUNNING)
 _ACTIVE_SQL = "state IN (" + ", ".join(f"'{state.value}'" for state in ACTIVE_STATES) + ")"
@@ -217,6 +223,28 @@ class UsedSubmission(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
+class SlackDelivery(Base):
+    """A Slack request already taken by some replica: a re-delivery of the same request finds its key here."""
+
+    __tablename__ = "slack_deliveries"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+
+
+class TokenCacheRow(Base):
+    """The admin's encrypted MSAL token cache shared by replicas (PostgreSQL); ``version`` is the compare-and-swap
+    counter; ``meta`` is the not-secret :class:`bot.credential.token_cache.CacheMetadata` as JSON."""
+
+    __tablename__ = "token_cache"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    blob: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    meta: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
 class JobBusy(MigrateBotError):
     """Another request or run for the job is pending or active."""
 
@@ -254,29 +282,45 @@ def create_db_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
+    if url.startswith("postgresql"):
+        # TCP keepalives: a replica cut off from the server is noticed (and its locks released) in seconds
+        keepalives = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=keepalives)
     return create_engine(url, pool_pre_ping=True)
 
 
-def migrate_schema(engine: Engine) -> None:
-    """Create missing tables and add missing (nullable or defaulted) columns: upgrades in place."""
-    Base.metadata.create_all(engine)
-    inspector = inspect(engine)
-    with engine.begin() as connection:
-        for table in Base.metadata.sorted_tables:
-            present = {column["name"] for column in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                column_type = column.type.compile(engine.dialect)
-                default = ""
-                if column.default is not None and getattr(column.default, "is_scalar", False):
-                    value = column.default.arg
-                    default = f" DEFAULT {int(value) if isinstance(value, bool) else repr(value)}"
-                connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {column_type}{default}'))
-        _upgrade_indexes(connection)
-        if engine.dialect.name == "sqlite":
-            for statement in _APPEND_ONLY_SQLITE:
-                connection.execute(text(statement))
+#: The tables of the first Alembic revision: what a database made before Alembic is adopted as.
+_FIRST_REVISION_TABLES = ("runs", "audit_events", "bot_meta")
+#: Columns of those tables that later revisions add (adoption must leave them to those revisions).
+_LATER_COLUMNS = frozenset({"root_posting_at", "requester_dm", "requester_dm_channel"})
+
+
+def migrate_schema(engine: Engine) -> schema.SchemaState:
+    """Bring the database to the newest schema revision (Alembic), adopting one made before Alembic."""
+    return schema.upgrade(engine, adopt=adopt_legacy_schema)
+
+
+def adopt_legacy_schema(connection: Connection) -> None:
+    """A database made by a release before Alembic: create missing tables of the first revision and add missing
+    (nullable or defaulted) columns, so it can be stamped as that revision."""
+    tables = [Base.metadata.tables[name] for name in _FIRST_REVISION_TABLES]
+    Base.metadata.create_all(connection, tables=tables)
+    inspector = inspect(connection)
+    for table in tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or column.name in _LATER_COLUMNS:
+                continue
+            column_type = column.type.compile(connection.dialect)
+            default = ""
+            if column.default is not None and getattr(column.default, "is_scalar", False):
+                value = column.default.arg
+                default = f" DEFAULT {int(value) if isinstance(value, bool) else repr(value)}"
+            connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {column_type}{default}'))
+    _upgrade_indexes(connection)
+    if connection.dialect.name == "sqlite":
+        for statement in _APPEND_ONLY_SQLITE:
+            connection.execute(text(statement))
 
 
 def _upgrade_indexes(connection: Any) -> None:
@@ -342,6 +386,52 @@ class Store:
         engine = create_db_engine(url)
         migrate_schema(engine)
         return cls(engine)
+
+    @property
+    def shared(self) -> bool:
+        """Whether several processes may share this database (PostgreSQL), rather than one (SQLite)."""
+        return self.engine.dialect.name == "postgresql"
+
+    def ping(self) -> None:
+        """One round trip to the database; raises when it does not answer."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    @contextmanager
+    def run_claim(self, run_id: int) -> Iterator[bool]:
+        """Exclusive use of one run across processes while the block runs: yields False when another process holds
+        it (PostgreSQL session advisory lock ``(RUN_LOCK_CLASS, run_id)``); with SQLite, one process: always True."""
+        if not self.shared:
+            yield True
+            return
+        with self.engine.connect() as connection:
+            got = connection.execute(
+                text("SELECT pg_try_advisory_lock(:cls, :run)"), {"cls": RUN_LOCK_CLASS, "run": run_id}
+            ).scalar()
+            connection.commit()
+            try:
+                yield bool(got)
+            finally:
+                if got:
+                    connection.execute(
+                        text("SELECT pg_advisory_unlock(:cls, :run)"), {"cls": RUN_LOCK_CLASS, "run": run_id}
+                    )
+                    connection.commit()
+
+    # Slack deliveries
+    def first_delivery(self, key: str) -> bool:
+        """Record that a Slack request was taken; False when some process took the same request before."""
+        try:
+            with self.session() as session:
+                session.add(SlackDelivery(key=key[:200]))
+        except IntegrityError:
+            return False
+        return True
+
+    def prune_deliveries(self, older_than: datetime) -> int:
+        """Forget deliveries recorded before ``older_than`` (Slack re-delivers within minutes)."""
+        with self.session() as session:
+            return session.execute(delete(SlackDelivery).where(SlackDelivery.at < older_than)).rowcount or 0
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -442,20 +442,21 @@ def test_a_submission_the_database_could_not_record_is_answered_and_nothing_star
     assert world.bot.store.runs_for_job(JOB) == [] and world.sim.count("POST", "/migrate") == 0
 
 
-def test_healthz_and_store_healthy_reflect_a_database_that_takes_no_writes(world):
+def test_readyz_and_store_healthy_reflect_a_database_that_takes_no_writes(world):
     assert world.bot.store.healthy() is None
-    assert httpx.get(world.server.url + "/healthz").json()["database"] == "ok"
+    assert httpx.get(world.server.url + "/readyz").json()["database"] == "ok"
     path = world.bot_settings.resolved_database_url.removeprefix("sqlite:///")
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     try:
         assert "locked" in world.bot.store.healthy(timeout=0.2)
-        answer = httpx.get(world.server.url + "/healthz", timeout=10)
-        assert answer.status_code == 503 and answer.json()["ok"] is False and "locked" in answer.json()["database"]
+        answer = httpx.get(world.server.url + "/readyz", timeout=10)
+        assert answer.status_code == 503 and answer.json()["ready"] is False and "locked" in answer.json()["database"]
+        assert httpx.get(world.server.url + "/healthz", timeout=10).status_code == 200  # liveness: the process answers
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert httpx.get(world.server.url + "/healthz").status_code == 200
+    assert httpx.get(world.server.url + "/readyz").status_code == 200
 
 
 def test_a_run_graph_accepted_while_the_database_refused_is_settled_when_it_takes_writes(world, monkeypatch):

@@ -87,7 +87,7 @@ def test_metrics_after_a_command_and_a_poll(make_world):
 
 def test_socket_mode_serves_metrics_and_health_on_their_own_port(make_world):
     world = make_world()
-    server = world.bot.metrics_server("127.0.0.1", 0).start()
+    server = world.bot.operations_server("127.0.0.1", 0).start()
     try:
         assert httpx.get(server.url + "/healthz").json()["ok"] is True
         assert value(scrape(server.url), "migrate_bot_leader") == 1
@@ -163,7 +163,7 @@ def test_socket_mode_acks_are_measured_and_scraped_on_the_metrics_port(make_worl
         bot = MigrateBot(settings, tokens=StaticToken(SIM_TOKEN))
         handler = bot.socket_mode_handler()
         handler.connect()
-        metrics = bot.metrics_server("127.0.0.1", 0).start()
+        metrics = bot.operations_server("127.0.0.1", 0).start()
         try:
             socket_server.wait_connected()
             fields = world.sender.slash_command_fields("help", user_id=REQUESTER, channel_id=CHANNEL)

@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 
 from bot.config import Settings
 from bot.credential.base import TransientCredentialError, describe_time
+from bot.credential.db_cache import DbCacheStore
 from bot.credential.delegated import AdminCredential, forget_admin
 from bot.credential.factory import build_credential
 from bot.credential.msal_app import utc_from_epoch
 from bot.credential.token_cache import CacheMetadata
 from bot.errors import ConfigError, CredentialError
+from bot.store import create_db_engine, migrate_schema
 
 
 def login_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -38,7 +40,7 @@ def login_command(args: argparse.Namespace, settings: Settings) -> int:
         except CredentialError as error:
             raise login_failed(error, settings) from error
     print(f"Signed in as {status.username or status.home_account_id} (tenant {status.tenant_id}).")
-    print(f"The token cache is {credential.cache_path} (encrypted with TOKEN_CACHE_KEY).")
+    print(f"The token cache is {credential.cache_location} (encrypted with TOKEN_CACHE_KEY).")
     return 0
 
 
@@ -61,10 +63,11 @@ def login_failed(error: CredentialError, settings: Settings) -> CredentialError:
 
 def logout_command(args: argparse.Namespace, settings: Settings) -> int:
     """Delete the token cache and its metadata (works without the key, so it also starts over after a lost key)."""
-    path = settings.resolved_token_cache_path
-    removed = forget_admin(path)
+    shared = settings.resolved_database_url.startswith("postgresql")
+    where = "the token_cache table of DATABASE_URL" if shared else settings.resolved_token_cache_path
+    removed = forget_admin_everywhere(settings)
     if not removed:
-        print(f"No admin was signed in (no token cache at {path}).")
+        print(f"No admin was signed in (no token cache in {where}).")
         return 0
     print("Signed out: removed " + ", ".join(str(p) for p in removed) + ".")
     print(
@@ -72,6 +75,18 @@ def logout_command(args: argparse.Namespace, settings: Settings) -> int:
         "admin's sessions in the Entra admin center."
     )
     return 0
+
+
+def forget_admin_everywhere(settings: Settings) -> list:
+    """Delete the admin's cache where this configuration keeps it: the database row (PostgreSQL) or the files."""
+    if not settings.resolved_database_url.startswith("postgresql"):
+        return forget_admin(settings.resolved_token_cache_path)
+    engine = create_db_engine(settings.resolved_database_url)
+    try:
+        migrate_schema(engine)
+        return DbCacheStore(engine, b"\0" * 32).forget()  # deleting needs no key
+    finally:
+        engine.dispose()
 
 
 def auth_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -36,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.config import Settings, load_settings
 from bot.credential.base import StaticToken
 from bot.credential.factory import build_credential
+from bot.db import schema
 from bot.errors import (
     ConfigError,
     CredentialError,
@@ -282,8 +283,9 @@ def check_database(settings: Settings) -> Check:
         return Check("database", check.ok, f"{check.detail}; note: {note}") if note else check
     engine = create_engine(url)
     try:
-        with engine.connect():
+        with engine.connect() as connection:
             present = inspect(engine).has_table("runs")
+            revision = schema.revision_of(connection)
     except (SQLAlchemyError, ImportError, OSError) as error:
         cause = getattr(error, "orig", None) or error
         reason = str(cause).splitlines()[0][:200] if str(cause) else type(cause).__name__
@@ -295,7 +297,10 @@ def check_database(settings: Settings) -> Check:
         )
     finally:
         engine.dispose()
-    tables = "its tables exist" if present else "no tables yet (`migrate-bot run` creates them)"
+    problem = schema.too_new(revision)
+    if problem is not None:
+        return Check("database", False, f"{shown}: {problem}")
+    tables = f"schema {revision or 'not stamped'}" if present else "no tables yet (`migrate-bot run` creates them)"
     return Check("database", True, f"{shown} opens; {tables}")
 
 
@@ -342,6 +347,11 @@ def _check_sqlite(parsed: URL, shown: str) -> Check:
         connection = sqlite3.connect(f"file:{path}?{'mode=ro' if live else 'immutable=1'}", uri=True)
         try:
             tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            stamped = (
+                connection.execute("SELECT version_num FROM alembic_version").fetchone()
+                if ("alembic_version" in tables)
+                else None
+            )
         finally:
             connection.close()
     except sqlite3.Error as error:
@@ -354,5 +364,8 @@ def _check_sqlite(parsed: URL, shown: str) -> Check:
     why = why or _can_hold_files(path.parent)  # SQLite writes its journal beside the file
     if why is not None:
         return Check("database", False, f"{shown} is not writable ({why}): {fix}")
+    problem = schema.too_new(stamped[0] if stamped else None)
+    if problem is not None:
+        return Check("database", False, f"{shown}: {problem}")
     state = "its tables exist" if "runs" in tables else "no tables yet (`migrate-bot run` creates them)"
     return Check("database", True, f"{shown} opens and is writable; {state}")

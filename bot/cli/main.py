@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "keygen": "bot.cli.auth:keygen_command",
     "audit": "bot.cli.audit:audit_command",
     "check": "bot.cli.doctor:check_command",
+    "db": "bot.cli.db:db_command",
     "bench": "bench.__main__:bench_command",
 }
 #: commands that load the settings themselves (or need none)
@@ -70,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     transport(run, "serve")
     run.add_argument("--host", default="0.0.0.0", help="HTTP mode and METRICS_PORT: the address to listen on")
     run.add_argument("--port", type=int, default=3000, help="HTTP mode: the port for /slack/events, /healthz, /metrics")
+    run.add_argument(
+        "--health-port",
+        type=int,
+        default=None,
+        help="serve /healthz, /readyz and /metrics on this port too (None: METRICS_PORT; Socket Mode has no other)",
+    )
 
     demo = command("demo", "Play the end-to-end story against the Graph simulator and the Slack stand-in.")
     demo.add_argument(
@@ -115,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = command("check", "Check the settings, Slack, the credential, Graph and the database (read-only).")
     transport(check, "check the settings for")
+
+    db = command("db", "Show or upgrade the database schema (Alembic migrations).")
+    db.add_argument("action", choices=["upgrade", "current"], help="upgrade to this release's schema, or show it")
 
     bench = command("bench", "Run the benchmarks and print the figures (same options as python -m bench).")
     add_bench_arguments(bench)

@@ -22,18 +22,19 @@ import msal
 
 from bot.config import Settings
 from bot.credential.base import GRAPH_DELEGATED_SCOPE, CredentialStatus
+from bot.credential.cache_store import CacheStore, FileCacheStore
+from bot.credential.db_cache import DbCacheStore
 from bot.credential.msal_app import MsalCredential, utc_from_epoch
 from bot.credential.msal_errors import explain_error, log_failure, normalize_claims_challenge
 from bot.credential.msal_transport import NETWORK_ERRORS, transient_network_error
 from bot.credential.token_cache import (
-    AesGcmFilePersistence,
     CacheMetadata,
     CacheUnreadable,
-    SharedTokenCache,
     cache_unreadable_error,
 )
 from bot.encoding import b64url_decode
 from bot.errors import ConfigError, CredentialError
+from bot.store import create_db_engine, migrate_schema
 
 log = logging.getLogger("bot.credential")  # one logger name for the whole credential
 
@@ -51,7 +52,8 @@ def _scope_names(scope: str) -> set[str]:
 
 
 class AdminCredential(MsalCredential):
-    """The admin's delegated credential, held in the encrypted token cache shared by the CLI and the bot."""
+    """The admin's delegated credential, held in the encrypted token cache shared by the CLI and the bot: a file
+    next to a SQLite database, the ``token_cache`` row of a PostgreSQL one (shared by every replica)."""
 
     mode = "delegated"
     scopes = [GRAPH_DELEGATED_SCOPE]
@@ -69,24 +71,35 @@ class AdminCredential(MsalCredential):
             raise ConfigError("TOKEN_CACHE_KEY: missing (32 random bytes in base64; make one with: migrate-bot keygen)")
         super().__init__(settings, http_client=http_client, cooldown_seconds=cooldown_seconds, clock=clock)
         self.cache_path = Path(settings.resolved_token_cache_path)
-        self._persistence = AesGcmFilePersistence(self.cache_path, key)
-        self._cache: SharedTokenCache | None = None
+        self._engine = None
+        self._store: CacheStore
+        if settings.resolved_database_url.startswith("postgresql"):
+            self._engine = create_db_engine(settings.resolved_database_url)
+            migrate_schema(self._engine)
+            self._store = DbCacheStore(self._engine, key)
+        else:
+            self._store = FileCacheStore(self.cache_path, key)
         self._app: msal.PublicClientApplication | None = None
+
+    @property
+    def cache_location(self) -> str:
+        """Where the encrypted cache lives (a file, or the database table), for the operator."""
+        return self._store.location
 
     # -- plumbing ------------------------------------------------------------------------------------------------
 
-    def _token_cache(self) -> SharedTokenCache:
-        if self._cache is None:
-            self._cache = SharedTokenCache(self._persistence)
-        return self._cache
+    def close(self) -> None:
+        super().close()
+        if self._engine is not None:
+            self._engine.dispose()
 
     def _msal_app(self) -> msal.PublicClientApplication:
         if self._app is None:
-            self._app = self._new_msal_app(msal.PublicClientApplication, token_cache=self._token_cache())
+            self._app = self._new_msal_app(msal.PublicClientApplication, token_cache=self._store.token_cache())
         return self._app
 
     def _metadata(self) -> CacheMetadata:
-        meta = CacheMetadata.load(self.cache_path)
+        meta = self._store.load_meta()
         if meta is None:
             raise CredentialError(NO_ADMIN_MESSAGE, code="no_account")
         if meta.tenant_id.lower() != self.tenant_id or meta.client_id.lower() != self.client_id:
@@ -109,12 +122,12 @@ class AdminCredential(MsalCredential):
         return None
 
     def _record_refresh(self, home_account_id: str) -> None:
-        with self._token_cache().lock():
-            meta = CacheMetadata.load(self.cache_path)
+        with self._store.lock():
+            meta = self._store.load_meta()
             if meta is None or meta.home_account_id != home_account_id:
                 return
             meta.last_refresh_at = self._clock()
-            meta.save(self.cache_path)
+            self._store.save_meta(meta)
 
     # -- silent acquisition --------------------------------------------------------------------------------------
 
@@ -167,9 +180,9 @@ class AdminCredential(MsalCredential):
     # -- login / logout ------------------------------------------------------------------------------------------
 
     def check_cache_readable(self) -> None:
-        """Raise the wrong-key :class:`CredentialError` if the cache file exists and does not decrypt."""
+        """Raise the wrong-key :class:`CredentialError` if the cache exists and does not decrypt."""
         try:
-            self._persistence.load()
+            self._store.load_text()
         except CacheUnreadable as error:
             raise cache_unreadable_error(error) from None
         except OSError:  # no file yet (PersistenceNotFound): nothing to protect
@@ -226,16 +239,18 @@ class AdminCredential(MsalCredential):
             )
         self._remove_accounts(app, keep=home_account_id)
         now = self._clock()
-        with self._token_cache().lock():
-            CacheMetadata(
-                home_account_id=home_account_id,
-                username=claims.get("preferred_username"),
-                tenant_id=self.tenant_id,
-                client_id=self.client_id,
-                authority=self.authority,
-                login_at=now,
-                last_refresh_at=now,
-            ).save(self.cache_path)
+        with self._store.lock():
+            self._store.save_meta(
+                CacheMetadata(
+                    home_account_id=home_account_id,
+                    username=claims.get("preferred_username"),
+                    tenant_id=self.tenant_id,
+                    client_id=self.client_id,
+                    authority=self.authority,
+                    login_at=now,
+                    last_refresh_at=now,
+                )
+            )
         self._failure = None
         log.info("admin signed in (tenant %s)", self.tenant_id)
 
@@ -261,12 +276,11 @@ class AdminCredential(MsalCredential):
                 continue
             app.remove_account(account)
 
-    def logout(self) -> list[Path]:
-        """Forget the admin: delete the cache and its metadata. Returns the files removed."""
+    def logout(self) -> list[Path | str]:
+        """Forget the admin: delete the cache and its metadata. Returns what was removed."""
         with self._lock:
-            removed = forget_admin(self.cache_path)
+            removed = self._store.forget()
             self._app = None
-            self._cache = None
             self._failure = None
             return removed
 
@@ -293,7 +307,7 @@ class AdminCredential(MsalCredential):
             problem=problem,
         )
         try:
-            state = json.loads(self._persistence.load())
+            state = json.loads(self._store.load_text())
         except CacheUnreadable as error:
             return replace(base, problem=str(cache_unreadable_error(error)))
         except OSError:

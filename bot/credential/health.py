@@ -150,8 +150,11 @@ class CredentialHealth:
         self._failed(f"graph_{error.status_code}", graph_refusal_sentence(error), "graph")
 
     # Keep-alive and status
-    def keep_alive(self) -> CredentialStatus | None:
-        """Redeem the admin's refresh token now (daily job). Never raises: failures open an episode or are logged."""
+    def keep_alive(self, only_if: Callable[[], bool] | None = None) -> CredentialStatus | None:
+        """Redeem the admin's refresh token now (daily job; skipped unless ``only_if()``, the leader). Never raises:
+        failures open an episode or are logged."""
+        if only_if is not None and not only_if():
+            return None
         keep = getattr(self.source, "keep_alive", None)
         if keep is None:
             return None  # a static simulator token: nothing to keep alive
@@ -213,11 +216,12 @@ class CredentialHealth:
     def is_static(self) -> bool:
         return isinstance(self.source, StaticToken)
 
-    def schedule(self, scheduler: Any) -> None:
-        """Add the daily keep-alive job to an APScheduler scheduler."""
+    def schedule(self, scheduler: Any, *, only_if: Callable[[], bool] = lambda: True) -> None:
+        """Add the daily keep-alive job to an APScheduler scheduler; it runs only while ``only_if()`` (the leader)."""
         scheduler.add_job(
             self.keep_alive,
             "interval",
+            kwargs={"only_if": only_if},
             seconds=KEEP_ALIVE_INTERVAL.total_seconds(),
             id=KEEP_ALIVE_JOB_ID,
             replace_existing=True,

@@ -25,7 +25,7 @@ _VARS: dict[str, contextvars.ContextVar[str | None]] = {
 }
 _SECRET_RE = re.compile(r"(xox[abpers]-[\w-]+|xapp-[\w-]+|(?i:bearer)\s+[\w.~+/=-]+|eyJ[\w-]+\.[\w-]+\.[\w-]*)")
 HANDLER_NAME = "migrate-bot"
-QUIET_LOGGERS = ("httpx", "apscheduler")
+QUIET_LOGGERS = ("httpx", "apscheduler", "alembic")
 
 
 @contextmanager

@@ -72,7 +72,7 @@ def database_url_problem(url: str) -> str | None:
     except ImportError as error:
         return (
             f"DATABASE_URL needs the driver '{error.name or parsed.drivername}', which is not installed: install it "
-            "(for PostgreSQL: pip install 'migrate-bot[postgres]') or pick another driver"
+            "or pick another driver"
         )
     return None
 

@@ -162,6 +162,7 @@ class Poller:
         max_failed_users: int = status_blocks.FAILED_USERS_SHOWN,
         on_sweep: Callable[[float, float], None] | None = None,
         directory: Names | None = None,
+        is_leader: Callable[[], bool] = lambda: True,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be > 0 seconds")
@@ -178,6 +179,7 @@ class Poller:
         self.on_sweep = on_sweep  # (seconds the sweep took, seconds it started later than its interval)
         self.directory = directory  # UPNs for the final notice's users with errors
         self._last_sweep: float | None = None
+        self.is_leader = is_leader  # of several replicas only the leader sweeps (bot.db.leader)
         self.scheduler = scheduler
         # In memory only, and harmless to lose: recomputed or reset on restart.
         self._guard = threading.Lock()
@@ -231,7 +233,9 @@ class Poller:
 
     # Sweeping
     def sweep(self) -> None:
-        """One pass: read every RUNNING run with one query, then poll each due run once on the pool."""
+        """One pass: read every RUNNING run with one query, then poll each due run once on the pool (leader only)."""
+        if not self.is_leader():
+            return
         now = time.monotonic()
         lag = 0.0 if self._last_sweep is None else now - self._last_sweep - self.interval
         self._last_sweep = now
@@ -252,8 +256,13 @@ class Poller:
     def _poll_each(self, runs: list[Run]) -> None:
         for run in runs:
             try:
-                with self._lock(run.id), log_context(run_id=run.id, job_id=run.job_id):
-                    self._poll(run.id, run)
+                with (
+                    self._lock(run.id),
+                    log_context(run_id=run.id, job_id=run.job_id),
+                    self.store.run_claim(run.id) as mine,
+                ):
+                    if mine:  # else another replica (an old leader on its way out) polls it right now
+                        self._poll(run.id, run)
             except Exception:  # never let one run's bug stop the sweep; the next sweep tries again
                 log.exception("poll of run %s failed", run.id)
 

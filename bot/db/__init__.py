@@ -1,0 +1,1 @@
+"""The database around the store: schema migrations (Alembic), the SQLite single-process lock, leadership."""
