@@ -16,6 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
 )
 
+from bot.change_store import ChangeStore
 from bot.config import Settings
 from bot.credential.base import StaticToken, TokenSource
 from bot.credential.factory import build_credential
@@ -24,10 +25,13 @@ from bot.graph.client import GraphClient
 from bot.httpserver import WSGIServer
 from bot.store import Store, utcnow
 from bot.workflow.approvals import Approvals
+from bot.workflow.changes import ChangeDesk
 from bot.workflow.flow import MigrationFlow
 from bot.workflow.policy import Policy, UsergroupMembers
 from bot.workflow.poller import Poller
+from bot.workflow.removals import Removals
 from bot.workflow.reports import Reports
+from bot.workflow.users import UsersView
 from bot.workflow.whoami import Whoami
 from bot.workflow.workers import Workers
 from handlers import register
@@ -119,6 +123,20 @@ class MigrateBot:
         )
         self.flow.approvals = self.approvals
         self.reports = Reports(graph=self.graph, slack=self.slack, store=self.store, policy=self.policy, clock=clock)
+        self.users_view = UsersView(
+            graph=self.graph, slack=self.slack, may_read=self.reports.may_read, work=self.workers, clock=clock
+        )
+        self.desk = ChangeDesk(
+            slack=self.slack,
+            store=self.store,
+            changes=ChangeStore(self.store),
+            policy=self.policy,
+            ttl=timedelta(hours=settings.approval_ttl_hours),
+            clock=clock,
+        )
+        self.removals = Removals(
+            graph=self.graph, slack=self.slack, policy=self.policy, desk=self.desk, work=self.workers, clock=clock
+        )
         self.app = App(
             client=self.slack,
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
@@ -139,6 +157,9 @@ class MigrateBot:
             prompt=self.prompt,
             reports=self.reports,
             whoami=self.whoami,
+            users_view=self.users_view,
+            removals=self.removals,
+            desk=self.desk,
         )
 
     # Lifecycle

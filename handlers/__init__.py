@@ -10,12 +10,15 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.workflow.approvals import Approvals
+from bot.workflow.changes import ChangeDesk
 from bot.workflow.flow import MigrationFlow
 from bot.workflow.policy import Policy
+from bot.workflow.removals import Removals
 from bot.workflow.reports import Reports
+from bot.workflow.users import UsersView
 from bot.workflow.whoami import Whoami
 from bot.workflow.workers import Workers
-from handlers import actions, commands, views
+from handlers import actions, commands, users, views
 
 
 def register(
@@ -28,8 +31,17 @@ def register(
     prompt: Workers,
     reports: Reports,
     whoami: Whoami,
+    users_view: UsersView | None = None,
+    removals: Removals | None = None,
+    desk: ChangeDesk | None = None,
 ) -> None:
     """Register every listener on ``app``."""
-    commands.register(app, flow=flow, policy=policy, reports=reports, whoami=whoami, workers=workers, prompt=prompt)
+    more = {}
+    if users_view is not None and removals is not None and desk is not None:
+        more = users.routes(users=users_view, removals=removals, prompt=prompt)
+        users.register(app, users=users_view, removals=removals, desk=desk, workers=workers, prompt=prompt)
+    commands.register(
+        app, flow=flow, policy=policy, reports=reports, whoami=whoami, workers=workers, prompt=prompt, more_routes=more
+    )
     views.register(app, flow=flow, approvals=approvals, workers=workers)
     actions.register(app, flow=flow, approvals=approvals, workers=workers, prompt=prompt)

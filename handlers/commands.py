@@ -37,6 +37,7 @@ def register(
     whoami: Whoami,
     workers: Workers,
     prompt: Workers,
+    more_routes: dict[str, Route] | None = None,
 ) -> None:
     def open_modal(ack: Ack, command: dict, parsed: ParsedCommand) -> None:
         """migrate / validate / cancel: the loading modal opens on the prompt pool while the trigger_id is fresh."""
@@ -68,6 +69,7 @@ def register(
         "status": status,
         "list": list_runs,
         "whoami": who_am_i,
+        **(more_routes or {}),
     }
 
     def migrate(ack: Ack, command: dict) -> None:

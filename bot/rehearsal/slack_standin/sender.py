@@ -349,6 +349,58 @@ class SlackSender:
         )
         return SentRequest("block_actions", body, payload, response, sent_at, acked_at, trigger_id, response_url)
 
+    def view_block_action(
+        self,
+        view_id: str,
+        action_id: str,
+        *,
+        user_id: str,
+        value: str | None = None,
+        block_id: str | None = None,
+        team_id: str | None = None,
+    ) -> SentRequest:
+        """``user_id`` clicks the element ``action_id`` inside the open modal ``view_id`` (container type ``view``;
+        the payload carries the view with its ``private_metadata`` and ``hash`` instead of a channel and message).
+
+        Raises ``ValueError`` when the view is not open or has no such element.
+        """
+        standin = self.standin
+        view = standin.view(view_id)
+        if view is None or not standin.view_is_open(view_id):
+            raise ValueError(f"view {view_id} is not open; nobody can click in it")
+        found = _find_element(view.get("blocks") or [], action_id, block_id)
+        if found is None:
+            raise ValueError(f"view {view_id} has no element {action_id!r}")
+        found_block_id, element = found
+        trigger_id = standin.issue_trigger(user_id, view_id=view_id)
+        action: dict[str, Any] = {
+            "action_id": action_id,
+            "block_id": found_block_id,
+            "type": element.get("type", "button"),
+            "action_ts": f"{time.time():.6f}",
+        }
+        if "text" in element:
+            action["text"] = element["text"]
+        chosen = value if value is not None else element.get("value")
+        if chosen is not None:
+            action["value"] = chosen
+        payload = {
+            "type": "block_actions",
+            "user": self._user(user_id, team_id),
+            "api_app_id": self.api_app_id,
+            "token": "standin-verification-token",
+            "container": {"type": "view", "view_id": view_id},
+            "trigger_id": trigger_id,
+            "team": self._team(team_id),
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": view,
+            "state": view.get("state") or {"values": {}},
+            "actions": [action],
+        }
+        response, sent_at, acked_at, body = self._send_payload("block_actions", payload)
+        return SentRequest("block_actions", body, payload, response, sent_at, acked_at, trigger_id)
+
 
 def _find_element(blocks: list, action_id: str, block_id: str | None) -> tuple[str, dict] | None:
     for block in blocks or []:

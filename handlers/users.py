@@ -1,0 +1,104 @@
+"""Listeners for a batch's users: ``/migrate users``, ``/migrate remove``, paging, the Remove button, the remove
+form and the Approve / Reject of changes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from slack_bolt import Ack, App
+
+from bot.ui import changes as change_ui
+from bot.ui import users as users_ui
+from bot.workflow.changes import ChangeDesk
+from bot.workflow.command_text import ParsedCommand
+from bot.workflow.flow import SlashRequest
+from bot.workflow.removals import Removals
+from bot.workflow.users import UsersView
+from bot.workflow.workers import Workers
+
+Route = Callable[[Ack, dict, ParsedCommand], None]
+
+
+def _request(command: dict) -> SlashRequest:
+    return SlashRequest(
+        user_id=command["user_id"],
+        channel_id=command["channel_id"],
+        team_id=command.get("team_id"),
+        trigger_id=command["trigger_id"],
+        response_url=command.get("response_url"),
+    )
+
+
+def routes(*, users: UsersView, removals: Removals, prompt: Workers) -> dict[str, Route]:
+    """The ``/migrate`` subcommands of this module, for :func:`handlers.commands.register`."""
+
+    def show_users(ack: Ack, command: dict, parsed: ParsedCommand) -> None:
+        ack()
+        prompt.submit(users.open, _request(command), parsed.job_id, parsed.arg or "all")
+
+    def remove(ack: Ack, command: dict, parsed: ParsedCommand) -> None:
+        ack()
+        meta = change_ui.ChangeForm(
+            command["channel_id"], str(parsed.job_id), command["user_id"], command.get("team_id"), parsed.arg or ""
+        )
+        prompt.submit(removals.open_form, meta, command["trigger_id"], response_url=command.get("response_url"))
+
+    return {"users": show_users, "remove": remove}
+
+
+def _change_id(action: dict) -> int | None:
+    value = str(action.get("value") or "")
+    return int(value) if value.isdigit() else None
+
+
+def register(
+    app: App, *, users: UsersView, removals: Removals, desk: ChangeDesk, workers: Workers, prompt: Workers
+) -> None:
+    def page(ack: Ack, body: dict, action: dict) -> None:
+        ack()
+        view = body.get("view") or {}
+        value = str(action.get("value") or "")
+        if view.get("id") and value.isdigit():
+            workers.submit(
+                users.page,
+                view.get("private_metadata", ""),
+                body["user"]["id"],
+                view["id"],
+                view.get("hash"),
+                int(value),
+            )
+
+    def open_remove(ack: Ack, body: dict, action: dict) -> None:
+        ack()
+        view = body.get("view") or {}
+        ctx = users_ui.UsersContext.decode(view.get("private_metadata", ""))
+        meta = change_ui.ChangeForm(
+            ctx.channel_id, ctx.job_id, body["user"]["id"], ctx.team_id, str(action.get("value") or "")
+        )
+        prompt.submit(removals.open_form, meta, body["trigger_id"], push=True)
+
+    def confirm_remove(ack: Ack, body: dict, view: dict) -> None:
+        values = view.get("state", {}).get("values", {})
+        reason = ((values.get(change_ui.REASON_BLOCK) or {}).get(change_ui.REASON_ACTION) or {}).get("value") or ""
+        if not reason.strip():
+            ack(response_action="errors", errors={change_ui.REASON_BLOCK: "Give a reason or a change ticket."})
+            return
+        ack()
+        meta = change_ui.ChangeForm.decode(view.get("private_metadata", ""))
+        workers.submit(removals.confirm, meta, body["user"]["id"], reason.strip())
+
+    def decide(approve: bool):
+        def listener(ack: Ack, body: dict, action: dict) -> None:
+            ack()
+            change_id = _change_id(action)
+            if change_id is not None:
+                workers.submit(desk.approve if approve else desk.reject, change_id, body["user"]["id"])
+
+        return listener
+
+    app.action(f"{users_ui.PAGE_ACTION}_prev")(page)
+    app.action(f"{users_ui.PAGE_ACTION}_next")(page)
+    app.action(users_ui.REMOVE_BUTTON_ACTION)(open_remove)
+    app.view(change_ui.REMOVE_CALLBACK)(confirm_remove)
+    app.action(change_ui.CHANGE_APPROVE_ACTION)(decide(True))
+    app.action(change_ui.CHANGE_REJECT_ACTION)(decide(False))
