@@ -31,6 +31,7 @@ from bot.workflow.policy import Policy, UsergroupMembers
 from bot.workflow.poller import Poller
 from bot.workflow.removals import Removals
 from bot.workflow.reports import Reports
+from bot.workflow.reschedule import Reschedules
 from bot.workflow.users import UsersView
 from bot.workflow.whoami import Whoami
 from bot.workflow.workers import Workers
@@ -137,6 +138,9 @@ class MigrateBot:
         self.removals = Removals(
             graph=self.graph, slack=self.slack, policy=self.policy, desk=self.desk, work=self.workers, clock=clock
         )
+        self.reschedules = Reschedules(
+            graph=self.graph, slack=self.slack, policy=self.policy, desk=self.desk, work=self.workers, clock=clock
+        )
         self.app = App(
             client=self.slack,
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
@@ -160,6 +164,7 @@ class MigrateBot:
             users_view=self.users_view,
             removals=self.removals,
             desk=self.desk,
+            reschedules=self.reschedules,
         )
 
     # Lifecycle

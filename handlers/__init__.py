@@ -15,6 +15,7 @@ from bot.workflow.flow import MigrationFlow
 from bot.workflow.policy import Policy
 from bot.workflow.removals import Removals
 from bot.workflow.reports import Reports
+from bot.workflow.reschedule import Reschedules
 from bot.workflow.users import UsersView
 from bot.workflow.whoami import Whoami
 from bot.workflow.workers import Workers
@@ -34,12 +35,21 @@ def register(
     users_view: UsersView | None = None,
     removals: Removals | None = None,
     desk: ChangeDesk | None = None,
+    reschedules: Reschedules | None = None,
 ) -> None:
     """Register every listener on ``app``."""
     more = {}
-    if users_view is not None and removals is not None and desk is not None:
-        more = users.routes(users=users_view, removals=removals, prompt=prompt)
-        users.register(app, users=users_view, removals=removals, desk=desk, workers=workers, prompt=prompt)
+    if users_view is not None and removals is not None and desk is not None and reschedules is not None:
+        more = users.routes(users=users_view, removals=removals, reschedules=reschedules, prompt=prompt)
+        users.register(
+            app,
+            users=users_view,
+            removals=removals,
+            reschedules=reschedules,
+            desk=desk,
+            workers=workers,
+            prompt=prompt,
+        )
     commands.register(
         app, flow=flow, policy=policy, reports=reports, whoami=whoami, workers=workers, prompt=prompt, more_routes=more
     )

@@ -1,5 +1,5 @@
-"""Listeners for a batch's users: ``/migrate users``, ``/migrate remove``, paging, the Remove button, the remove
-form and the Approve / Reject of changes."""
+"""Listeners for changes inside a batch: ``/migrate users``, ``/migrate remove``, ``/migrate reschedule``, paging,
+the Remove button, the remove and reschedule forms and the Approve / Reject of changes."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from collections.abc import Callable
 from slack_bolt import Ack, App
 
 from bot.ui import changes as change_ui
+from bot.ui import reschedule as reschedule_ui
 from bot.ui import users as users_ui
 from bot.workflow.changes import ChangeDesk
 from bot.workflow.command_text import ParsedCommand
 from bot.workflow.flow import SlashRequest
 from bot.workflow.removals import Removals
+from bot.workflow.reschedule import Reschedules, picked
 from bot.workflow.users import UsersView
 from bot.workflow.workers import Workers
 
@@ -29,7 +31,7 @@ def _request(command: dict) -> SlashRequest:
     )
 
 
-def routes(*, users: UsersView, removals: Removals, prompt: Workers) -> dict[str, Route]:
+def routes(*, users: UsersView, removals: Removals, reschedules: Reschedules, prompt: Workers) -> dict[str, Route]:
     """The ``/migrate`` subcommands of this module, for :func:`handlers.commands.register`."""
 
     def show_users(ack: Ack, command: dict, parsed: ParsedCommand) -> None:
@@ -43,7 +45,14 @@ def routes(*, users: UsersView, removals: Removals, prompt: Workers) -> dict[str
         )
         prompt.submit(removals.open_form, meta, command["trigger_id"], response_url=command.get("response_url"))
 
-    return {"users": show_users, "remove": remove}
+    def reschedule(ack: Ack, command: dict, parsed: ParsedCommand) -> None:
+        ack()
+        meta = reschedule_ui.RescheduleForm(
+            command["channel_id"], str(parsed.job_id), command["user_id"], command.get("team_id")
+        )
+        prompt.submit(reschedules.open_form, meta, command["trigger_id"], response_url=command.get("response_url"))
+
+    return {"users": show_users, "remove": remove, "reschedule": reschedule}
 
 
 def _change_id(action: dict) -> int | None:
@@ -51,8 +60,20 @@ def _change_id(action: dict) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+def _picked(view: dict, block_id: str, action_id: str, key: str) -> str:
+    values = view.get("state", {}).get("values", {})
+    return str(((values.get(block_id) or {}).get(action_id) or {}).get(key) or "")
+
+
 def register(
-    app: App, *, users: UsersView, removals: Removals, desk: ChangeDesk, workers: Workers, prompt: Workers
+    app: App,
+    *,
+    users: UsersView,
+    removals: Removals,
+    reschedules: Reschedules,
+    desk: ChangeDesk,
+    workers: Workers,
+    prompt: Workers,
 ) -> None:
     def page(ack: Ack, body: dict, action: dict) -> None:
         ack()
@@ -87,6 +108,24 @@ def register(
         meta = change_ui.ChangeForm.decode(view.get("private_metadata", ""))
         workers.submit(removals.confirm, meta, body["user"]["id"], reason.strip())
 
+    def confirm_reschedule(ack: Ack, body: dict, view: dict) -> None:
+        meta = reschedule_ui.RescheduleForm.decode(view.get("private_metadata", ""))
+        when = picked(
+            _picked(view, reschedule_ui.DATE_BLOCK, reschedule_ui.DATE_ACTION, "selected_date"),
+            _picked(view, reschedule_ui.TIME_BLOCK, reschedule_ui.TIME_ACTION, "selected_time"),
+            meta.tz,
+        )
+        problem = reschedules.check(meta, when)
+        reason = _picked(view, change_ui.REASON_BLOCK, change_ui.REASON_ACTION, "value").strip()
+        if problem or not reason:
+            errors = {reschedule_ui.DATE_BLOCK: problem} if problem else {}
+            if not reason:
+                errors[change_ui.REASON_BLOCK] = "Give a reason or a change ticket."
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+        workers.submit(reschedules.confirm, meta, body["user"]["id"], when, reason)
+
     def decide(approve: bool):
         def listener(ack: Ack, body: dict, action: dict) -> None:
             ack()
@@ -100,5 +139,6 @@ def register(
     app.action(f"{users_ui.PAGE_ACTION}_next")(page)
     app.action(users_ui.REMOVE_BUTTON_ACTION)(open_remove)
     app.view(change_ui.REMOVE_CALLBACK)(confirm_remove)
+    app.view(reschedule_ui.RESCHEDULE_CALLBACK)(confirm_reschedule)
     app.action(change_ui.CHANGE_APPROVE_ACTION)(decide(True))
     app.action(change_ui.CHANGE_REJECT_ACTION)(decide(False))

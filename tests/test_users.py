@@ -4,7 +4,8 @@ end to end through the Slack stand-in and the Graph simulator."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,9 +13,11 @@ from bot.change_store import ChangeState
 from bot.graph.tasks import select
 from bot.rehearsal.sandbox import APPROVER, CHANNEL, OUTSIDER, REQUESTER
 from bot.rehearsal.simulator.seed import SEED_IN_PROGRESS
+from bot.rehearsal.simulator.state import parse_graph_time
 from bot.store import RunState
 from bot.ui.approval import APPROVE_ACTION
 from bot.ui.changes import CHANGE_APPROVE_ACTION, CHANGE_REJECT_ACTION, REASON_ACTION, REASON_BLOCK
+from bot.ui.reschedule import DATE_ACTION, DATE_BLOCK, TIME_ACTION, TIME_BLOCK
 from bot.ui.users import PAGE_ACTION, REMOVE_BUTTON_ACTION
 from bot.workflow.command_text import parse_command
 
@@ -262,3 +265,83 @@ def test_remove_after_cutover_is_refused_up_front_and_reject_changes_nothing(wor
     form = world.slack.view(world.slack.calls_to("views.open")[-1].response["view"]["id"])
     assert not form.get("submit") and "Cutover has begun" in dump(form)
     assert world.sim.count("POST", "/cancel") == 0
+
+
+# Moving the cutover
+def picks(day, time, why="CHG11 business asked for a week more"):
+    values = {
+        DATE_BLOCK: {DATE_ACTION: {"type": "datepicker", "selected_date": day}},
+        TIME_BLOCK: {TIME_ACTION: {"type": "timepicker", "selected_time": time}},
+    }
+    if why is not None:
+        values.update(reason(why))
+    return values
+
+
+def open_reschedule(world, job_id, user=REQUESTER):
+    updates = len(world.slack.calls_to("views.update"))
+    command(world, f"reschedule {job_id}", user)
+    world.slack.wait_for("views.update", count=updates + 1, timeout=10)
+    return world.slack.view(world.slack.calls_to("views.open")[-1].response["view"]["id"])
+
+
+def test_cutover_moved_with_approval_in_the_requesters_time_zone(world):
+    before = parse_graph_time(world.sim.job(SEED_IN_PROGRESS)["completeAfterDateTime"])
+    form = open_reschedule(world, SEED_IN_PROGRESS)
+    amsterdam = ZoneInfo("Europe/Amsterdam")  # alice's tz in the stand-in (users.info)
+    local = before.astimezone(amsterdam)
+    rendered = dump(form)
+    assert form["submit"]["text"] == "Request approval" and "Europe/Amsterdam" in rendered
+    assert f"<!date^{int(before.timestamp())}^" in rendered  # the current window, in each reader's time zone
+    [date_input] = [b for b in form["blocks"] if b.get("block_id") == DATE_BLOCK]
+    [time_input] = [b for b in form["blocks"] if b.get("block_id") == TIME_BLOCK]
+    assert date_input["element"]["type"] == "datepicker" and date_input["element"]["initial_date"] == local.strftime(
+        "%Y-%m-%d"
+    )
+    assert time_input["element"]["timezone"] == "Europe/Amsterdam"
+    assert time_input["element"]["initial_time"] == local.strftime("%H:%M")
+    assert world.slack.calls_to("users.info")[-1].args.get("user") == REQUESTER
+
+    past = world.sender.view_submission(form["id"], user_id=REQUESTER, values=picks("2020-01-01", "09:00"))
+    assert past.ack_effect.get("action") == "errors" and "future" in dump(past.ack)
+    unreasoned = world.sender.view_submission(form["id"], user_id=REQUESTER, values=picks("2099-01-01", "09:00", None))
+    assert unreasoned.ack_effect.get("action") == "errors"
+    later = (local + timedelta(days=7)).replace(hour=22, minute=30, second=0, microsecond=0)
+    world.sender.view_submission(
+        form["id"], user_id=REQUESTER, values=picks(later.strftime("%Y-%m-%d"), later.strftime("%H:%M"))
+    )
+    change = world.wait_until(
+        lambda: (c := world.bot.desk.changes.for_job(SEED_IN_PROGRESS)) and c[0].message_ts and c[0], what="request"
+    )
+    asked = dump(world.slack.message(CHANNEL, change.message_ts).blocks)
+    assert f"<!date^{int(before.timestamp())}^" in asked and f"<!date^{int(later.timestamp())}^" in asked
+    assert "later by" in asked and "Approve new time" in asked
+    assert world.sim.count("PATCH") == 0
+    world.sender.block_action(CHANNEL, change.message_ts, CHANGE_APPROVE_ACTION, user_id=APPROVER)
+    world.wait_until(lambda: world.bot.desk.changes.get(change.id).state == ChangeState.DONE, what="moved")
+    [patch] = [r for r in world.sim.requests if r.method == "PATCH"]
+    assert json.loads(patch.body) == {"completeAfterDateTime": later.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    assert parse_graph_time(world.sim.job(SEED_IN_PROGRESS)["completeAfterDateTime"]) == later.astimezone(UTC)
+    told = dump(world.slack.message(CHANNEL, change.message_ts).blocks)
+    assert "Cutover moved" in told and f"<@{APPROVER}>" in told and "CHG11" in told
+    events = [e.event for e in world.bot.store.audit_events() if e.job_id == SEED_IN_PROGRESS]
+    assert events == ["reschedule_requested", "reschedule_approved", "reschedule_done"]
+
+
+def test_cutover_can_not_be_moved_once_it_began(world):
+    form = open_reschedule(world, SEED_IN_PROGRESS)
+    later = parse_graph_time(world.sim.job(SEED_IN_PROGRESS)["completeAfterDateTime"]) + timedelta(days=3)
+    local = later.astimezone(ZoneInfo("Europe/Amsterdam"))
+    world.sender.view_submission(
+        form["id"], user_id=REQUESTER, values=picks(local.strftime("%Y-%m-%d"), local.strftime("%H:%M"))
+    )
+    change = world.wait_until(
+        lambda: (c := world.bot.desk.changes.for_job(SEED_IN_PROGRESS)) and c[0].message_ts and c[0], what="request"
+    )
+    world.sim.set_status(SEED_IN_PROGRESS, "cuttingOver")  # cutover begins before anyone approves
+    world.sender.block_action(CHANNEL, change.message_ts, CHANGE_APPROVE_ACTION, user_id=APPROVER)
+    world.wait_until(lambda: world.bot.desk.changes.get(change.id).state == ChangeState.REFUSED, what="refused")
+    assert "Cutover has begun" in dump(world.slack.message(CHANNEL, change.message_ts).blocks)
+    assert world.sim.count("PATCH") == 0
+    refused = open_reschedule(world, SEED_IN_PROGRESS)  # the form now says so up front
+    assert not refused.get("submit") and "Cutover has begun" in dump(refused)

@@ -17,7 +17,7 @@ from bot.ui.modal import USAGE
 MAX_TEXT = 200
 HELP_WORDS = frozenset({"help", "-h", "--help", "?"})
 #: Subcommands that act on one job: ``/migrate <word> <jobId>``.
-JOB_SUBCOMMANDS = frozenset({"status", "validate", "cancel"})
+JOB_SUBCOMMANDS = frozenset({"status", "validate", "cancel", "reschedule"})
 #: Subcommands about a job's users, with what follows the job id.
 USER_SUBCOMMANDS = {"users": "<jobId> [failed|all|<user>]", "remove": "<jobId> <user>"}
 #: Subcommands without arguments.
