@@ -132,6 +132,8 @@ class Run(Base):
     # A cancel of a job that a RUNNING run already follows: that run
     # (its thread gets the cancel; see the class docstring).
     parent_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The job's completeAfterDateTime as last read (the root message shows it; reminders count down to it).
+    complete_after: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (
         # One job, one active run: a second request for the same job fails at the database. Cancel requests

@@ -345,3 +345,39 @@ def test_cutover_can_not_be_moved_once_it_began(world):
     assert world.sim.count("PATCH") == 0
     refused = open_reschedule(world, SEED_IN_PROGRESS)  # the form now says so up front
     assert not refused.get("submit") and "Cutover has begun" in dump(refused)
+
+
+def test_root_message_shows_the_cutover_and_follows_a_reschedule(world):
+    now = world.sim.clock.now()
+    cutover = (now + timedelta(days=2)).replace(microsecond=0)
+    job_id = world.sim.create_job(
+        "wave8_support", "validatePassed", users=3, completed_after=cutover, validated_at=now - timedelta(hours=1)
+    )
+    run = start_approved_migration(world, job_id)
+    world.wait_until(
+        lambda: f"<!date^{int(cutover.timestamp())}^" in dump(world.slack.message(CHANNEL, run.root_ts).blocks),
+        what="the cutover on the root message",
+    )
+    form = open_reschedule(world, job_id)
+    later = (cutover + timedelta(days=1)).astimezone(ZoneInfo("Europe/Amsterdam")).replace(second=0)  # pickers: minutes
+    world.sender.view_submission(
+        form["id"], user_id=REQUESTER, values=picks(later.strftime("%Y-%m-%d"), later.strftime("%H:%M"))
+    )
+    change = world.wait_until(
+        lambda: (c := world.bot.desk.changes.for_job(job_id)) and c[0].message_ts and c[0], what="request"
+    )
+    assert world.slack.message(CHANNEL, change.message_ts).thread_ts == run.root_ts  # asked in the batch's thread
+    world.sender.block_action(CHANNEL, change.message_ts, CHANGE_APPROVE_ACTION, user_id=APPROVER)
+    world.wait_until(lambda: world.bot.desk.changes.get(change.id).state == ChangeState.DONE, what="moved")
+    world.bot.tracker.poll_once(run.id)
+    world.wait_until(
+        lambda: f"<!date^{int(later.timestamp())}^" in dump(world.slack.message(CHANNEL, run.root_ts).blocks),
+        what="the new cutover on the root message",
+    )
+    assert world.bot.store.get_run(run.id).complete_after == later.astimezone(UTC)
+
+
+def test_help_lists_the_new_subcommands(world):
+    sent = command(world, "help")
+    for example in ("/migrate users 5b0c", "/migrate remove 5b0c", "/migrate reschedule 5b0c"):
+        assert example in sent.response.text, example

@@ -42,6 +42,8 @@ USAGE = (
     f"Example: `/migrate users {EXAMPLE_JOB} failed`\n"
     f"• `/migrate remove <jobId> <user>`: take one user out of the batch before the user's cutover (approved like "
     f"a cancel). Example: `/migrate remove {EXAMPLE_JOB} ann@contoso.com`\n"
+    f"• `/migrate reschedule <jobId>`: move the cutover time, with date and time pickers in your time zone "
+    f"(approved like a cancel). Example: `/migrate reschedule {EXAMPLE_JOB}`\n"
     "• `/migrate whoami`: which admin account and tenant the bot acts as. Example: `/migrate whoami`\n"
     "• `/migrate help`: this list. Example: `/migrate help`"
 )
@@ -328,6 +330,8 @@ def root_message(
         ("Started by", user(requester_id)),
         ("Started", date(started_at)),
     ]
+    if job.complete_after is not None:
+        pairs.append(("Cutover not before", date(job.complete_after)))
     if approver_id:
         pairs.append(("Approved by", user(approver_id)))
     blocks = [

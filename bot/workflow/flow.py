@@ -291,6 +291,7 @@ class MigrationFlow:
             last_seen_change_at=now,
             posted_status=job.status_label,
             posted_message=job.message,
+            complete_after=job.complete_after,
         ):
             return self.store.get_run(run.id) or run  # settled elsewhere meanwhile
         return self._post_root(self.store.get_run(run.id) or run, job, now)
