@@ -61,6 +61,13 @@ def failed_flags(view):
     return [text.startswith(":x:") for text in user_texts(view)]
 
 
+def shown(world, ts, contains):
+    """The blocks of message ``ts`` once they contain ``contains`` (the outcome is shown after the state is saved)."""
+    return world.wait_until(
+        lambda: contains in (text := dump(world.slack.message(CHANNEL, ts).blocks)) and text, what=repr(contains)
+    )
+
+
 def reason(text):
     return {REASON_BLOCK: {REASON_ACTION: {"type": "plain_text_input", "value": text}}}
 
@@ -205,7 +212,7 @@ def test_one_user_removed_with_approval_and_the_batch_continues(world):
         lambda: (c := world.bot.desk.changes.get(change.id)).state == ChangeState.DONE and c, what="user removed"
     )
     assert done.approver_id == APPROVER and world.sim.count("POST", f"/users/{victim}/cancel") == 1
-    told = dump(world.slack.message(CHANNEL, change.message_ts).blocks)
+    told = shown(world, change.message_ts, "Removed")
     assert "Removed" in told and victim in told and f"<@{REQUESTER}>" in told and f"<@{APPROVER}>" in told
     assert "CHG8 leaver" in told and "Accepted" in told
     assert CHANGE_APPROVE_ACTION not in told  # the buttons are gone
@@ -237,7 +244,7 @@ def test_remove_refused_by_graph_409_is_explained(world):
     refused = world.wait_until(
         lambda: (c := world.bot.desk.changes.get(change.id)).state == ChangeState.REFUSED and c, what="refused"
     )
-    told = dump(world.slack.message(CHANNEL, change.message_ts).blocks)
+    told = shown(world, change.message_ts, "409")
     assert "409" in told and "cutover has begun" in told and "Cancel is not possible" in told
     assert "migration continues" in refused.note
     [event] = [e for e in world.bot.store.audit_events() if e.event == "remove_refused"]
@@ -256,7 +263,7 @@ def test_remove_after_cutover_is_refused_up_front_and_reject_changes_nothing(wor
     )
     world.sender.block_action(CHANNEL, change.message_ts, CHANGE_REJECT_ACTION, user_id=APPROVER)
     world.wait_until(lambda: world.bot.desk.changes.get(change.id).state == ChangeState.REJECTED, what="rejected")
-    assert "Rejected by" in dump(world.slack.message(CHANNEL, change.message_ts).blocks)
+    assert "Rejected by" in shown(world, change.message_ts, "Rejected by")
 
     world.sim.set_status(SEED_IN_PROGRESS, "cuttingOver")
     updates = len(world.slack.calls_to("views.update"))
@@ -322,7 +329,7 @@ def test_cutover_moved_with_approval_in_the_requesters_time_zone(world):
     [patch] = [r for r in world.sim.requests if r.method == "PATCH"]
     assert json.loads(patch.body) == {"completeAfterDateTime": later.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     assert parse_graph_time(world.sim.job(SEED_IN_PROGRESS)["completeAfterDateTime"]) == later.astimezone(UTC)
-    told = dump(world.slack.message(CHANNEL, change.message_ts).blocks)
+    told = shown(world, change.message_ts, "Cutover moved")
     assert "Cutover moved" in told and f"<@{APPROVER}>" in told and "CHG11" in told
     events = [e.event for e in world.bot.store.audit_events() if e.job_id == SEED_IN_PROGRESS]
     assert events == ["reschedule_requested", "reschedule_approved", "reschedule_done"]
@@ -341,7 +348,7 @@ def test_cutover_can_not_be_moved_once_it_began(world):
     world.sim.set_status(SEED_IN_PROGRESS, "cuttingOver")  # cutover begins before anyone approves
     world.sender.block_action(CHANNEL, change.message_ts, CHANGE_APPROVE_ACTION, user_id=APPROVER)
     world.wait_until(lambda: world.bot.desk.changes.get(change.id).state == ChangeState.REFUSED, what="refused")
-    assert "Cutover has begun" in dump(world.slack.message(CHANNEL, change.message_ts).blocks)
+    assert "Cutover has begun" in shown(world, change.message_ts, "Not done")
     assert world.sim.count("PATCH") == 0
     refused = open_reschedule(world, SEED_IN_PROGRESS)  # the form now says so up front
     assert not refused.get("submit") and "Cutover has begun" in dump(refused)
