@@ -23,12 +23,14 @@ from bot.credential.factory import build_credential
 from bot.credential.health import CredentialHealth
 from bot.graph.client import GraphClient
 from bot.httpserver import WSGIServer
+from bot.reminder_store import ReminderStore
 from bot.store import Store, utcnow
 from bot.workflow.approvals import Approvals
 from bot.workflow.changes import ChangeDesk
 from bot.workflow.flow import MigrationFlow
 from bot.workflow.policy import Policy, UsergroupMembers
 from bot.workflow.poller import Poller
+from bot.workflow.reminders import SWEEP_SECONDS, Reminders
 from bot.workflow.removals import Removals
 from bot.workflow.reports import Reports
 from bot.workflow.reschedule import Reschedules
@@ -141,6 +143,9 @@ class MigrateBot:
         self.reschedules = Reschedules(
             graph=self.graph, slack=self.slack, policy=self.policy, desk=self.desk, work=self.workers, clock=clock
         )
+        self.reminders = Reminders(
+            store=self.store, reminders=ReminderStore(self.store), graph=self.graph, slack=self.slack, clock=clock
+        )
         self.app = App(
             client=self.slack,
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
@@ -191,6 +196,15 @@ class MigrateBot:
             "interval",
             seconds=APPROVAL_SWEEP_SECONDS,
             id="expire-approvals",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
+        self.tracker.scheduler.add_job(
+            self.reminders.sweep,
+            "interval",
+            seconds=SWEEP_SECONDS,
+            id="reminders",
             replace_existing=True,
             coalesce=True,
             max_instances=1,

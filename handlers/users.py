@@ -7,7 +7,10 @@ from collections.abc import Callable
 
 from slack_bolt import Ack, App
 
+from bot.errors import InvalidJobId
+from bot.graph.models import parse_job_id
 from bot.ui import changes as change_ui
+from bot.ui import reminders as reminder_ui
 from bot.ui import reschedule as reschedule_ui
 from bot.ui import users as users_ui
 from bot.workflow.changes import ChangeDesk
@@ -126,6 +129,17 @@ def register(
         ack()
         workers.submit(reschedules.confirm, meta, body["user"]["id"], when, reason)
 
+    def reschedule_button(ack: Ack, body: dict, action: dict) -> None:
+        """Reschedule on a reminder: the form opens with the click's fresh trigger_id."""
+        ack()
+        try:
+            job_id = parse_job_id(str(action.get("value") or ""))
+        except InvalidJobId:
+            return
+        channel_id = (body.get("channel") or {}).get("id") or ""
+        meta = reschedule_ui.RescheduleForm(channel_id, job_id, body["user"]["id"], (body.get("team") or {}).get("id"))
+        prompt.submit(reschedules.open_form, meta, body["trigger_id"])
+
     def decide(approve: bool):
         def listener(ack: Ack, body: dict, action: dict) -> None:
             ack()
@@ -140,5 +154,6 @@ def register(
     app.action(users_ui.REMOVE_BUTTON_ACTION)(open_remove)
     app.view(change_ui.REMOVE_CALLBACK)(confirm_remove)
     app.view(reschedule_ui.RESCHEDULE_CALLBACK)(confirm_reschedule)
+    app.action(reminder_ui.RESCHEDULE_BUTTON_ACTION)(reschedule_button)
     app.action(change_ui.CHANGE_APPROVE_ACTION)(decide(True))
     app.action(change_ui.CHANGE_REJECT_ACTION)(decide(False))
