@@ -22,6 +22,7 @@ from bot.credential.base import StaticToken, TokenSource
 from bot.credential.factory import build_credential
 from bot.credential.health import CredentialHealth
 from bot.graph.client import GraphClient
+from bot.graph.conflicts import BatchConflicts
 from bot.httpserver import WSGIServer
 from bot.reminder_store import ReminderStore
 from bot.store import Store, utcnow
@@ -125,6 +126,7 @@ class MigrateBot:
             clock=clock,
         )
         self.flow.approvals = self.approvals
+        self.flow.conflicts = BatchConflicts(self.graph)
         self.reports = Reports(graph=self.graph, slack=self.slack, store=self.store, policy=self.policy, clock=clock)
         self.users_view = UsersView(
             graph=self.graph, slack=self.slack, may_read=self.reports.may_read, work=self.workers, clock=clock
@@ -138,7 +140,13 @@ class MigrateBot:
             clock=clock,
         )
         self.removals = Removals(
-            graph=self.graph, slack=self.slack, policy=self.policy, desk=self.desk, work=self.workers, clock=clock
+            graph=self.graph,
+            slack=self.slack,
+            policy=self.policy,
+            desk=self.desk,
+            work=self.workers,
+            clock=clock,
+            conflicts=self.flow.conflicts,
         )
         self.reschedules = Reschedules(
             graph=self.graph, slack=self.slack, policy=self.policy, desk=self.desk, work=self.workers, clock=clock

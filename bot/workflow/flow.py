@@ -19,9 +19,10 @@ from typing import Protocol
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import CredentialError, GraphActionOutcomeUnknown, GraphError
+from bot.errors import BatchConflict, CredentialError, GraphActionOutcomeUnknown, GraphError
 from bot.graph.client import GraphClient
-from bot.graph.eligibility import eligibility_for
+from bot.graph.conflicts import BatchConflicts
+from bot.graph.eligibility import Eligibility, eligibility_for
 from bot.graph.models import ACTION_EFFECTS, MigrationJob
 from bot.slack.mrkdwn import escape
 from bot.slack.web import Unanswered, permalink, post_root, tell_user
@@ -80,6 +81,8 @@ class MigrationFlow:
         self.tracker = tracker
         self.approvals = approvals
         self.clock = clock
+        #: One active batch per user (:class:`bot.graph.conflicts.BatchConflicts`), checked before ``migrate``.
+        self.conflicts: BatchConflicts | None = None
 
     # /migrate <jobId>, /migrate validate <jobId>, /migrate cancel <jobId>, and the buttons that open them
     def open_confirmation(self, request: SlashRequest, job_id: str, action: str = "migrate") -> None:
@@ -144,9 +147,30 @@ class MigrationFlow:
                 "An operator runs `migrate-bot login` on the bot's host.",
             )
         try:
-            self.slack.views_update(view_id=view_id, hash=view_hash, view=view)
+            updated = self.slack.views_update(view_id=view_id, hash=view_hash, view=view)
         except SlackApiError as error:  # closed by the person, or replaced meanwhile
             log.info("views.update %s skipped: %s", view_id, error.response.get("error"))
+            return
+        if ctx.action == "migrate" and view.get("submit") and self.conflicts is not None:
+            self._show_conflicts(ctx, job, view_id, updated["view"].get("hash"))
+
+    def _show_conflicts(self, ctx: ModalContext, job: MigrationJob, view_id: str, view_hash: str | None) -> None:
+        """After the modal shows the job: compare its users with the other active batches (slower: other jobs'
+        users) and, on a conflict, turn the verdict into the refusal. ``launch`` checks again right before
+        ``migrate``, so a submit made meanwhile is refused there."""
+        assert self.conflicts is not None
+        try:
+            self.conflicts.ensure_alone(job.id)
+            return
+        except BatchConflict as conflict:
+            eligibility = Eligibility(False, conflict.info.message, conflict.hint)
+        view = blocks.confirm_modal(
+            ctx, job, eligibility, needs_approval=self.policy.require_approval, user_count=self._user_count(job)
+        )
+        try:
+            self.slack.views_update(view_id=view_id, hash=view_hash, view=view)
+        except SlackApiError as error:
+            log.info("views.update %s (conflict) skipped: %s", view_id, error.response.get("error"))
 
     def _user_count(self, job) -> int | None:
         """How many users the job moves: ``resources`` is emptied after validation, so count the tasks."""
@@ -247,6 +271,8 @@ class MigrationFlow:
         }[run.action]
         event = f"{run.action}_called"
         try:
+            if run.action == "migrate" and self.conflicts is not None:
+                self.conflicts.ensure_alone(run.job_id, fresh=True)
             result = call(run.job_id, before=before)
         except (GraphError, CredentialError) as error:
             self.store.audit(

@@ -18,6 +18,7 @@ from bot.change_store import ChangeRequest
 from bot.errors import CredentialError, GraphConflict, GraphError, GraphNotFound
 from bot.graph import tasks as task_rules
 from bot.graph.client import GraphClient
+from bot.graph.conflicts import BatchConflicts
 from bot.slack.mrkdwn import escape, safe
 from bot.slack.web import tell_user
 from bot.store import utcnow
@@ -43,7 +44,9 @@ class Removals:
         desk: ChangeDesk,
         work: Executor,
         clock: Callable[[], datetime] = utcnow,
+        conflicts: BatchConflicts | None = None,
     ) -> None:
+        self.conflicts = conflicts
         self.graph = graph
         self.slack = slack
         self.policy = policy
@@ -170,6 +173,8 @@ class Removals:
                 f"Microsoft Graph does not know this user or batch (404): {safe(error.info.message, 500)}",
                 error.request_id,
             ) from error
+        if self.conflicts is not None:
+            self.conflicts.forget(change.job_id)  # the user is free for another batch now
         status = answer.get("status") or "Accepted"
         message = answer.get("message") or ""
         return f"Graph: `{safe(status, 60)}` {safe(message, 500)}".strip()
