@@ -29,6 +29,7 @@ from bot.store import Store, utcnow
 from bot.workflow.approvals import Approvals
 from bot.workflow.changes import ChangeDesk
 from bot.workflow.flow import MigrationFlow
+from bot.workflow.home import REFRESH_SECONDS, Home
 from bot.workflow.policy import Policy, UsergroupMembers
 from bot.workflow.poller import Poller
 from bot.workflow.reminders import SWEEP_SECONDS, Reminders
@@ -151,6 +152,9 @@ class MigrateBot:
         self.reschedules = Reschedules(
             graph=self.graph, slack=self.slack, policy=self.policy, desk=self.desk, work=self.workers, clock=clock
         )
+        self.home = Home(
+            store=self.store, graph=self.graph, slack=self.slack, may_read=self.reports.may_read, clock=clock
+        )
         self.reminders = Reminders(
             store=self.store, reminders=ReminderStore(self.store), graph=self.graph, slack=self.slack, clock=clock
         )
@@ -178,6 +182,7 @@ class MigrateBot:
             removals=self.removals,
             desk=self.desk,
             reschedules=self.reschedules,
+            dashboard=self.home,
         )
 
     # Lifecycle
@@ -213,6 +218,15 @@ class MigrateBot:
             "interval",
             seconds=SWEEP_SECONDS,
             id="reminders",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
+        self.tracker.scheduler.add_job(
+            self.home.refresh,
+            "interval",
+            seconds=REFRESH_SECONDS,
+            id="app-home",
             replace_existing=True,
             coalesce=True,
             max_instances=1,

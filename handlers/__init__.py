@@ -12,6 +12,7 @@ from slack_bolt import App
 from bot.workflow.approvals import Approvals
 from bot.workflow.changes import ChangeDesk
 from bot.workflow.flow import MigrationFlow
+from bot.workflow.home import Home
 from bot.workflow.policy import Policy
 from bot.workflow.removals import Removals
 from bot.workflow.reports import Reports
@@ -19,7 +20,7 @@ from bot.workflow.reschedule import Reschedules
 from bot.workflow.users import UsersView
 from bot.workflow.whoami import Whoami
 from bot.workflow.workers import Workers
-from handlers import actions, commands, users, views
+from handlers import actions, commands, home, users, views
 
 
 def register(
@@ -36,8 +37,11 @@ def register(
     removals: Removals | None = None,
     desk: ChangeDesk | None = None,
     reschedules: Reschedules | None = None,
+    dashboard: Home | None = None,
 ) -> None:
     """Register every listener on ``app``."""
+    if dashboard is not None:
+        home.register(app, home=dashboard, workers=workers)
     more = {}
     if users_view is not None and removals is not None and desk is not None and reschedules is not None:
         more = users.routes(users=users_view, removals=removals, reschedules=reschedules, prompt=prompt)

@@ -35,7 +35,7 @@ from bot.errors import (
     GraphUnavailable,
 )
 from bot.graph.client import GraphClient
-from bot.slack.scopes import BOT_SCOPES
+from bot.slack.scopes import BOT_EVENTS, BOT_SCOPES
 from bot.store import Store
 
 OK, FAIL = "✓", "✗"
@@ -164,7 +164,12 @@ def check_slack(settings: Settings) -> Check:
             f"auth.test ok as {who}, but the token lacks scopes {', '.join(missing)}: "
             "reinstall the app from manifest.yml (app settings > Install App > Reinstall)",
         )
-    return Check("slack", True, f"auth.test ok as {who}; scopes cover {', '.join(BOT_SCOPES)}")
+    return Check(
+        "slack",
+        True,
+        f"auth.test ok as {who}; scopes cover {', '.join(BOT_SCOPES)}; the app must also subscribe to the "
+        f"bot events {', '.join(BOT_EVENTS)} and enable the Home tab (manifest.yml; Slack does not report these)",
+    )
 
 
 # Credential

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -400,6 +401,40 @@ class SlackSender:
         }
         response, sent_at, acked_at, body = self._send_payload("block_actions", payload)
         return SentRequest("block_actions", body, payload, response, sent_at, acked_at, trigger_id)
+
+    # ---------------------------------------------------------------- events
+
+    def app_home_opened(self, user_id: str, *, tab: str = "home", team_id: str | None = None) -> SentRequest:
+        """``user_id`` opens the app's Home tab: an Events API ``event_callback`` (JSON body) with the event
+        ``app_home_opened`` (and the home view, when one was published for the user)."""
+        standin = self.standin
+        team = team_id or standin.team_id
+        event: dict[str, Any] = {
+            "type": "app_home_opened",
+            "user": user_id,
+            "channel": f"D0{user_id[-6:]}",
+            "tab": tab,
+            "event_ts": f"{time.time():.6f}",
+        }
+        home = standin.home(user_id)
+        if home is not None:
+            event["view"] = home
+        payload = {
+            "token": "standin-verification-token",
+            "team_id": team,
+            "api_app_id": self.api_app_id,
+            "event": event,
+            "type": "event_callback",
+            "event_id": f"Ev0{secrets.token_hex(5).upper()}",
+            "event_time": int(time.time()),
+            "authorizations": [
+                {"team_id": team, "user_id": standin.bot_user_id, "is_bot": True, "is_enterprise_install": False}
+            ],
+            "is_ext_shared_channel": False,
+        }
+        body = json.dumps(payload)
+        response, sent_at, acked_at = self.post(body, content_type="application/json")
+        return SentRequest("event_callback", body, payload, response, sent_at, acked_at)
 
 
 def _find_element(blocks: list, action_id: str, block_id: str | None) -> tuple[str, dict] | None:
