@@ -214,6 +214,15 @@ class MigrateBot:
             max_instances=1,
         )
         self.tracker.scheduler.add_job(
+            self.desk.expire_overdue,
+            "interval",
+            seconds=APPROVAL_SWEEP_SECONDS,
+            id="expire-changes",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
+        self.tracker.scheduler.add_job(
             self.reminders.sweep,
             "interval",
             seconds=SWEEP_SECONDS,

@@ -124,6 +124,16 @@ class ChangeStore:
                 session.scalars(select(ChangeRequest).where(ChangeRequest.job_id == job_id).order_by(ChangeRequest.id))
             )
 
+    def pending(self) -> list[ChangeRequest]:
+        with self.store.session() as session:
+            return list(
+                session.scalars(
+                    select(ChangeRequest)
+                    .where(ChangeRequest.state == ChangeState.PENDING.value)
+                    .order_by(ChangeRequest.id)
+                )
+            )
+
     def transition(self, change_id: int, from_state: str, to_state: str, **fields: Any) -> bool:
         """Atomically move a request from ``from_state``; False when another caller won."""
         with self.store.session() as session:

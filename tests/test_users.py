@@ -388,3 +388,23 @@ def test_help_lists_the_new_subcommands(world):
     sent = command(world, "help")
     for example in ("/migrate users 5b0c", "/migrate remove 5b0c", "/migrate reschedule 5b0c"):
         assert example in sent.response.text, example
+
+
+def test_an_undecided_change_request_expires(world):
+    victim = sorted(t.id for t in world.bot.graph.list_tasks(SEED_IN_PROGRESS))[2]
+    updates = len(world.slack.calls_to("views.update"))
+    command(world, f"remove {SEED_IN_PROGRESS} {victim}")
+    world.slack.wait_for("views.update", count=updates + 1, timeout=10)
+    form = world.slack.view(world.slack.calls_to("views.open")[-1].response["view"]["id"])
+    world.sender.view_submission(form["id"], user_id=REQUESTER, values=reason("CHG16"))
+    change = world.wait_until(
+        lambda: (c := world.bot.desk.changes.for_job(SEED_IN_PROGRESS)) and c[0].message_ts and c[0], what="request"
+    )
+    desk = world.bot.desk
+    assert desk.expire_overdue() == 0
+    desk.clock = lambda: change.created_at + desk.ttl + timedelta(seconds=1)
+    assert desk.expire_overdue() == 1 and desk.changes.get(change.id).state == ChangeState.EXPIRED
+    assert "Expired" in shown(world, change.message_ts, "Expired")
+    assert CHANGE_APPROVE_ACTION not in dump(world.slack.message(CHANNEL, change.message_ts).blocks)
+    assert world.sim.count("POST", "/cancel") == 0
+    assert [e.event for e in world.bot.store.audit_events()][-1] == "remove_expired"

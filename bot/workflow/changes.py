@@ -218,6 +218,22 @@ class ChangeDesk:
         self._show(change, f":x: {verb} by {user(user_id)}. Nothing was changed.")
         return self.changes.get(change.id)
 
+    def expire_overdue(self) -> int:
+        """Expire pending change requests older than ``APPROVAL_TTL_HOURS`` (buttons go); returns how many."""
+        cutoff = self.clock() - self.ttl
+        return sum(1 for change in self.changes.pending() if change.created_at <= cutoff and self._expire(change))
+
+    def _expire(self, change: ChangeRequest) -> bool:
+        if not self.changes.transition(change.id, ChangeState.PENDING, ChangeState.EXPIRED):
+            return False
+        self.store.audit(f"{change.kind}_expired", job_id=change.job_id, change_id=change.id)
+        self._show(
+            change,
+            f":hourglass: Expired: nobody decided within {self.ttl.total_seconds() / 3600:g} h. "
+            "Ask again if it is still needed.",
+        )
+        return True
+
     # Apply
     def _apply(self, change: ChangeRequest, *, actor: str) -> ChangeRequest:
         kind = self.kinds[change.kind]
@@ -281,12 +297,7 @@ class ChangeDesk:
         if change is None:
             return None
         if change.state == ChangeState.PENDING and change.created_at <= self.clock() - self.ttl:
-            if self.changes.transition(change.id, ChangeState.PENDING, ChangeState.EXPIRED):
-                self.store.audit(f"{change.kind}_expired", job_id=change.job_id, change_id=change.id)
-                self._show(
-                    change,
-                    f":hourglass: Expired: nobody decided within {self.ttl.total_seconds() / 3600:g} h. Ask again if it is still needed.",
-                )
+            self._expire(change)
             change = self.changes.get(change_id) or change
         if change.state != ChangeState.PENDING:
             self._explain(change.id, user_id)
