@@ -121,9 +121,11 @@ def test_sixty_users_failed_first_across_pages(world):
 
     seen = set()
     pages = [view]
+    reads = world.sim.count("GET", "/users")
     for _ in range(5):
         view = click_in_view(world, view, f"{PAGE_ACTION}_next")
         pages.append(view)
+    assert world.sim.count("GET", "/users") == reads  # paging reuses the users read when the view opened
     flags = [flag for page in pages for flag in failed_flags(page)]
     assert flags == [True] * 20 + [False] * 40  # failed first, every user exactly once
     for page in pages:
@@ -173,7 +175,7 @@ def start_approved_migration(world, job_id):
 def test_one_user_removed_with_approval_and_the_batch_continues(world):
     now = world.sim.clock.now()
     job_id = world.sim.create_job(
-        "wave7_ops",
+        "wave7_ops <!channel>",
         "validatePassed",
         users=5,
         completed_after=now + timedelta(hours=2),
@@ -202,6 +204,8 @@ def test_one_user_removed_with_approval_and_the_batch_continues(world):
     request = world.slack.message(CHANNEL, change.message_ts)
     assert request.thread_ts == run.root_ts and request.reply_broadcast  # asked in the batch's thread
     assert "Approve and remove" in dump(request.blocks) and victim in dump(request.blocks)
+    mrkdwn = [b["text"]["text"] for b in request.blocks if b["type"] == "section" and "text" in b]
+    assert "<!channel>" not in request.text + "".join(mrkdwn) and "&lt;!channel&gt;" in request.text
     assert world.sim.count("POST", f"/users/{victim}/cancel") == 0
     world.sender.block_action(CHANNEL, change.message_ts, CHANGE_APPROVE_ACTION, user_id=REQUESTER)  # not self
     world.wait_until(
@@ -215,6 +219,7 @@ def test_one_user_removed_with_approval_and_the_batch_continues(world):
     told = shown(world, change.message_ts, "Removed")
     assert "Removed" in told and victim in told and f"<@{REQUESTER}>" in told and f"<@{APPROVER}>" in told
     assert "CHG8 leaver" in told and "Accepted" in told
+    assert "<!channel>" not in world.slack.message(CHANNEL, change.message_ts).text
     assert CHANGE_APPROVE_ACTION not in told  # the buttons are gone
     events = [e.event for e in world.bot.store.audit_events() if e.job_id == job_id]
     assert events[-4:] == ["remove_requested", "remove_approval_refused", "remove_approved", "remove_done"]

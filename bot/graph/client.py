@@ -153,6 +153,11 @@ class GraphClient:
         result's job is the job read before the call with that status and message (no extra request)."""
         return self._action("cancel", job_id, before)
 
+    def get_task(self, job_id: str, task_id: str) -> MigrationTask:
+        """One user (task) of a job; :class:`~bot.errors.GraphNotFound` when the user is not in the batch."""
+        response = self._get(f"{self._job_url(parse_job_id(job_id))}/users/{parse_job_id(task_id)}")
+        return _model(MigrationTask, _json(response), response)
+
     def cancel_task(self, job_id: str, task_id: str) -> dict[str, Any]:
         """``POST {id}/users/{taskId}/cancel``: take one user out of the batch. Sent once (again only when it
         certainly did not reach Graph); returns Graph's cancel response (``status``, ``message``)."""

@@ -193,7 +193,7 @@ def change_request(
             ],
         },
     ]
-    text = f"Approval needed: {truncate(title, 200)}, requested by {user(requester_id)}"
+    text = f"Approval needed: {safe(title, 200)}, requested by {user(requester_id)}"
     return text, blocks
 
 
@@ -206,4 +206,4 @@ def change_outcome(*, title: str, what: str, requester_id: str, reason: str, hea
         section(f"*Reason:* {safe(reason, 2900)}"),
         section(headline),
     ]
-    return truncate(f"{title}: {headline}", 3000), blocks
+    return truncate(f"{escape(title)}: {headline}", 3000), blocks

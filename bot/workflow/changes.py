@@ -257,7 +257,7 @@ class ChangeDesk:
                 self.tell(
                     change.channel_id,
                     change.requester_id,
-                    f":no_entry: {kind.describe(change).title}: not done. {refused.text}",
+                    f":no_entry: {escape(kind.describe(change).title)}: not done. {refused.text}",
                 )
             return self.changes.get(change.id) or change
         except (GraphError, CredentialError) as error:  # an unexpected failure: said plainly, nothing assumed

@@ -151,11 +151,11 @@ class Removals:
         """Re-read the job and the user, then one task cancel; a 409 is explained."""
         try:
             job = self.graph.get_job(change.job_id)
-            task = next((t for t in self.graph.list_tasks(change.job_id) if t.id == change.target), None)
+            task = self.graph.get_task(change.job_id, change.target)
+        except GraphNotFound:
+            raise Refused("Graph no longer lists this user in the batch: nothing to remove.") from None
         except (GraphError, CredentialError) as error:
             raise Refused(refusal_text(error, "re-read the batch before removing the user")) from error
-        if task is None:
-            raise Refused("Graph no longer lists this user in the batch: nothing to remove.")
         verdict = task_rules.removal_eligibility(job, task, self.clock())
         if not verdict.allowed:
             raise Refused(escape(verdict.reason))

@@ -8,16 +8,19 @@ approvers (:meth:`bot.workflow.reports.Reports.may_read`).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import datetime
 
+from cachetools import TTLCache
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import CredentialError, GraphError
 from bot.graph import tasks as task_rules
 from bot.graph.client import GraphClient
+from bot.graph.models import MigrationTask
 from bot.slack.mrkdwn import escape
 from bot.slack.web import tell_user
 from bot.store import utcnow
@@ -27,6 +30,8 @@ from bot.workflow.flow import SlashRequest
 from bot.workflow.policy import Decision
 
 log = logging.getLogger(__name__)
+
+TASKS_TTL = 30.0
 
 
 class UsersView:
@@ -46,6 +51,8 @@ class UsersView:
         self.may_read = may_read
         self.work = work
         self.clock = clock
+        self._cache: TTLCache[str, list[MigrationTask]] = TTLCache(maxsize=32, ttl=TASKS_TTL)
+        self._lock = threading.Lock()
 
     def open(self, request: SlashRequest, job_id: str, which: str) -> None:
         """Right after the ack (prompt pool): authorize, open the loading modal, fill it in the worker pool."""
@@ -82,11 +89,23 @@ class UsersView:
             return
         self.show(ctx.at(page), view_id, view_hash)
 
+    def _tasks(self, job_id: str, *, fresh: bool) -> list[MigrationTask]:
+        """The job's users: read from Graph when the view opens, then reused while paging for ``TASKS_TTL`` seconds
+        (a batch of 2,000 users is 100 Graph pages; Previous / Next should not read them all again)."""
+        with self._lock:
+            cached = None if fresh else self._cache.get(job_id)
+        if cached is not None:
+            return cached
+        tasks = self.graph.list_tasks(job_id)
+        with self._lock:
+            self._cache[job_id] = tasks
+        return tasks
+
     def show(self, ctx: ui.UsersContext, view_id: str, view_hash: str | None) -> None:
         """Read the job and its users, then update the modal with the page ``ctx.page``."""
         try:
             job = self.graph.get_job(ctx.job_id)
-            tasks = self.graph.list_tasks(ctx.job_id)
+            tasks = self._tasks(ctx.job_id, fresh=ctx.page == 0)
         except (GraphError, CredentialError) as error:
             log.info("users of %s: %s", ctx.job_id, error)
             view = ui.message_view(ctx, refusal_text(error, "read the job's users"))
