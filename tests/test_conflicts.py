@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 
 from bot.graph.conflicts import BatchConflicts
-from bot.rehearsal.sandbox import CHANNEL, REQUESTER
+from bot.rehearsal.sandbox import APPROVER, CHANNEL, REQUESTER
 from bot.store import RunState
+from bot.ui.approval import APPROVE_ACTION
 
 
 def dump(node) -> str:
@@ -74,6 +75,10 @@ def test_a_conflict_arising_after_the_modal_is_refused_before_migrate(world):
     )
     assert shared[0] in told[0].text and "only one active batch" in told[0].text
     assert world.sim.count("POST", "/migrate") == 0 and run.root_ts is None
+    [audited] = [e for e in world.bot.store.audit_events() if e.event == "batch_conflict"]
+    assert "wave15_sneaky" in audited.detail and not [
+        e for e in world.bot.store.audit_events() if e.event == "migrate_called"
+    ]
     assert [m for m in world.slack.messages(CHANNEL)] == []
 
 
@@ -91,3 +96,21 @@ def test_the_check_is_cached_and_bounded(world):
     world.sim.clear_requests()
     assert checker.find(mine) == []
     assert len(world.sim.requests) == 1 < first  # warm: only the job's own users are read again
+
+
+def test_a_conflict_found_at_approval_is_refused_and_told(make_world):
+    world = make_world(require_approval=True)
+    shared = users(1, "approval")
+    mine = ready(world, "wave20_mine", [*users(2, "f"), *shared])
+    view = world.open_modal(mine)
+    world.submit_modal(view, "CHG17")
+    request = world.wait_until(lambda: (r := world.run_for(mine)) and r.root_ts and r, what="approval request")
+    world.sim.create_job("wave21_other", "inProgress", users=shared)
+    world.sender.block_action(CHANNEL, request.root_ts, APPROVE_ACTION, user_id=APPROVER)
+    world.wait_until(lambda: world.run_for(mine).state == RunState.NOT_STARTED, what="not started")
+    shown = world.wait_until(
+        lambda: "wave21_other" in (t := dump(world.slack.message(CHANNEL, request.root_ts).blocks)) and t,
+        what="the refusal on the request",
+    )
+    assert shared[0] in shown and "only one active batch" in shown
+    assert world.sim.count("POST", "/migrate") == 0

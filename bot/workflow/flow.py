@@ -270,9 +270,13 @@ class MigrationFlow:
             "cancel": self.graph.cancel_job,
         }[run.action]
         event = f"{run.action}_called"
-        try:
-            if run.action == "migrate" and self.conflicts is not None:
+        if run.action == "migrate" and self.conflicts is not None:
+            try:
                 self.conflicts.ensure_alone(run.job_id, fresh=True)
+            except BatchConflict as conflict:  # refused by the bot: Graph is not called
+                self.store.audit("batch_conflict", job_id=run.job_id, run_id=run.id, actor=actor, why=str(conflict))
+                raise
+        try:
             result = call(run.job_id, before=before)
         except (GraphError, CredentialError) as error:
             self.store.audit(
