@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.schema import UniqueConstraint
 
-from bot.store import Base, Store, UtcDateTime, utcnow
+from bot.store import Base, Run, RunState, Store, UtcDateTime, utcnow
 
 POSTING = "posting"
 SENT = "sent"
@@ -58,6 +58,22 @@ class ReminderStore:
     def sent(self, reminder_id: int, ts: str | None) -> None:
         with self.store.session() as session:
             session.execute(update(Reminder).where(Reminder.id == reminder_id).values(state=SENT, ts=ts))
+
+    def passed_validations(self, since: datetime) -> list[Run]:
+        """Validation runs that ended ``validatePassed`` since ``since`` (one indexed query, bounded by time)."""
+        with self.store.session() as session:
+            return list(
+                session.scalars(
+                    select(Run)
+                    .where(
+                        Run.action == "validate",
+                        Run.state == RunState.FINISHED.value,
+                        Run.outcome == "validatePassed",
+                        Run.finished_at >= since,
+                    )
+                    .order_by(Run.id)
+                )
+            )
 
     def for_run(self, run_id: int) -> list[Reminder]:
         with self.store.session() as session:

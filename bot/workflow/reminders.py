@@ -88,8 +88,8 @@ class Reminders:
     def _validated(self, now: datetime) -> list[Run]:
         """Validation runs that passed, whose job the bot has not migrated since, inside the warning window."""
         found = []
-        for run in self.store.runs_in(RunState.FINISHED):
-            if run.action != "validate" or run.outcome != JobStatus.VALIDATE_PASSED.value or not run.root_ts:
+        for run in self.reminders.passed_validations(now - VALIDATION_TTL - VALIDATION_WARNING):
+            if not run.root_ts:
                 continue
             passed = run.last_job_update or run.finished_at
             if passed is None or not (passed + VALIDATION_TTL - VALIDATION_WARNING <= now < passed + VALIDATION_TTL):
