@@ -13,6 +13,7 @@ from typing import Any
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot.change_store import ChangeStore
 from bot.config import Settings
 from bot.credential.base import TokenSource
 from bot.credential.health import CredentialHealth
@@ -26,17 +27,25 @@ from bot.factories import (
     build_store,
     build_tokens,
 )
+from bot.graph.conflicts import BatchConflicts
 from bot.graph.directory import PERMISSION, UserDirectory
 from bot.httpserver import WSGIServer
 from bot.ops.metrics import Metrics
 from bot.ops.startup import older_database_note, shown_url, slack_identity
+from bot.reminder_store import ReminderStore
 from bot.slack.http_entry import guarded
 from bot.store import RunState, utcnow
 from bot.workflow.access import Checkpoint
 from bot.workflow.approvals import Approvals
+from bot.workflow.changes import ChangeDesk
 from bot.workflow.flow import MigrationFlow
+from bot.workflow.home import REFRESH_SECONDS, Home
 from bot.workflow.poller import SWEEP_JOB_ID, Poller
+from bot.workflow.reminders import SWEEP_SECONDS, Reminders
+from bot.workflow.removals import Removals
 from bot.workflow.reports import Reports
+from bot.workflow.reschedule import Reschedules
+from bot.workflow.users import UsersView
 from bot.workflow.whoami import Whoami
 from bot.workflow.workers import Workers
 from handlers import redelivery, register
@@ -109,6 +118,7 @@ class MigrateBot:
             work=self.workers,
             tracker=self.tracker,
             clock=clock,
+            conflicts=BatchConflicts(self.graph),
         )
         self.approvals = Approvals(
             flow=self.flow,
@@ -128,6 +138,35 @@ class MigrateBot:
             slack=self.slack,
             team_id=self.team_id,
             enterprise_id=self.enterprise_id,
+        )
+        self.users_view = UsersView(
+            graph=self.graph, slack=self.slack, may_read=self.policy.may_read, work=self.workers, clock=clock
+        )
+        self.desk = ChangeDesk(
+            slack=self.slack,
+            store=self.store,
+            changes=ChangeStore(self.store),
+            policy=self.policy,
+            ttl=timedelta(hours=settings.approval_ttl_hours),
+            clock=clock,
+        )
+        self.removals = Removals(
+            graph=self.graph,
+            slack=self.slack,
+            policy=self.policy,
+            desk=self.desk,
+            work=self.workers,
+            clock=clock,
+            conflicts=self.flow.conflicts,
+        )
+        self.reschedules = Reschedules(
+            graph=self.graph, slack=self.slack, policy=self.policy, desk=self.desk, work=self.workers, clock=clock
+        )
+        self.home = Home(
+            store=self.store, graph=self.graph, slack=self.slack, may_read=self.policy.may_read, clock=clock
+        )
+        self.reminders = Reminders(
+            store=self.store, reminders=ReminderStore(self.store), graph=self.graph, slack=self.slack, clock=clock
         )
         self.app = ObservedApp(
             on_ack=self.metrics.ack,
@@ -151,6 +190,11 @@ class MigrateBot:
             prompt=self.prompt,
             reports=self.reports,
             whoami=self.whoami,
+            users_view=self.users_view,
+            removals=self.removals,
+            desk=self.desk,
+            reschedules=self.reschedules,
+            dashboard=self.home,
         )
 
     # Lifecycle
@@ -180,6 +224,9 @@ class MigrateBot:
                 min(SETTLE_SECONDS, self.settings.poll_interval_seconds),
             ),
             ("expire-approvals", self.approvals.expire_overdue, APPROVAL_SWEEP_SECONDS),
+            ("expire-changes", self.desk.expire_overdue, APPROVAL_SWEEP_SECONDS),
+            ("reminders", self.reminders.sweep, SWEEP_SECONDS),
+            ("app-home", self.home.refresh, REFRESH_SECONDS),
             ("prune-deliveries", self._prune_deliveries, 3600),
         ):
             self.scheduler.add_job(

@@ -168,3 +168,15 @@ class GraphActionOutcomeUnknown(GraphUnavailable):
 
 class ServiceUnreachable(MigrateBotError):
     """A service the bot needs (Slack, the database) did not answer at start-up: exit 1, not a setting to fix."""
+
+
+class BatchConflict(GraphConflict):
+    """Users of the job are already in another active batch (Microsoft allows one active batch per user). Raised by
+    the bot before calling ``migrate``; ``info.message`` names the other job and the users."""
+
+    def __init__(self, info: GraphErrorInfo) -> None:
+        super().__init__(info, ConflictReason.UNKNOWN)
+
+    @property
+    def hint(self) -> str:  # type: ignore[override]
+        return "Remove these users from one of the batches (or wait until the other batch ends), then try again."

@@ -152,6 +152,8 @@ class Run(Base):
     # A cancel of a job that a RUNNING run already follows: that run
     # (its thread gets the cancel; see the class docstring).
     parent_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The job's completeAfterDateTime as last read (the root message shows it; reminders count down to it).
+    complete_after: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (
         # One job, one active run: a second request for the same job fails at the database. Cancel requests
@@ -292,7 +294,7 @@ def create_db_engine(url: str) -> Engine:
 #: The tables of the first Alembic revision: what a database made before Alembic is adopted as.
 _FIRST_REVISION_TABLES = ("runs", "audit_events", "bot_meta")
 #: Columns of those tables that later revisions add (adoption must leave them to those revisions).
-_LATER_COLUMNS = frozenset({"root_posting_at", "requester_dm", "requester_dm_channel"})
+_LATER_COLUMNS = frozenset({"root_posting_at", "requester_dm", "requester_dm_channel", "complete_after"})
 
 
 def migrate_schema(engine: Engine) -> schema.SchemaState:

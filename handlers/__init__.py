@@ -15,11 +15,16 @@ from slack_bolt import App, BoltResponse
 
 from bot.workflow.access import Checkpoint
 from bot.workflow.approvals import Approvals
+from bot.workflow.changes import ChangeDesk
 from bot.workflow.flow import MigrationFlow
+from bot.workflow.home import Home
+from bot.workflow.removals import Removals
 from bot.workflow.reports import Reports
+from bot.workflow.reschedule import Reschedules
+from bot.workflow.users import UsersView
 from bot.workflow.whoami import Whoami
 from bot.workflow.workers import Workers
-from handlers import actions, commands, views
+from handlers import actions, commands, home, users, views
 from handlers.payloads import MalformedPayload
 
 log = logging.getLogger(__name__)
@@ -44,11 +49,28 @@ def register(
     prompt: Workers,
     reports: Reports,
     whoami: Whoami,
+    users_view: UsersView,
+    removals: Removals,
+    desk: ChangeDesk,
+    reschedules: Reschedules,
+    dashboard: Home,
 ) -> None:
     """Register every listener on ``app``."""
     app.error(on_error)
+    home.register(app, home=dashboard, workers=workers)
+    more = users.routes(users=users_view, removals=removals, reschedules=reschedules, prompt=prompt)
+    users.register(
+        app, users=users_view, removals=removals, reschedules=reschedules, desk=desk, workers=workers, prompt=prompt
+    )
     commands.register(
-        app, flow=flow, checkpoint=checkpoint, reports=reports, whoami=whoami, workers=workers, prompt=prompt
+        app,
+        flow=flow,
+        checkpoint=checkpoint,
+        reports=reports,
+        whoami=whoami,
+        workers=workers,
+        prompt=prompt,
+        more_routes=more,
     )
     views.register(app, approvals=approvals, checkpoint=checkpoint, workers=workers)
     actions.register(app, flow=flow, approvals=approvals, checkpoint=checkpoint, workers=workers, prompt=prompt)

@@ -42,6 +42,7 @@ def register(
     whoami: Whoami,
     workers: Workers,
     prompt: Workers,
+    more_routes: dict[str, tuple[Route, Workers]] | None = None,
 ) -> None:
     def open_modal(command: dict, parsed: ParsedCommand) -> None:
         """migrate / validate / cancel: runs on the prompt pool, while the trigger_id is fresh."""
@@ -66,6 +67,7 @@ def register(
         "status": (status, workers),
         "list": (list_runs, workers),
         "whoami": (who_am_i, workers),
+        **(more_routes or {}),
     }
 
     def migrate(ack: Ack, command: dict) -> None:

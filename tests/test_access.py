@@ -194,6 +194,7 @@ def test_allowed_steps_are_recorded_next_to_what_they_did(world):
 # The modal submission
 def test_submission_by_an_outsider_or_another_migrator_starts_nothing(world):
     view = world.open_modal(SEED_VALIDATE_PASSED)
+    assert world.bot.prompt.wait_idle(10) and world.bot.workers.wait_idle(10)  # the modal's reads are done
     graph_before = len(world.sim.requests)
     assert view_payload(world, view, user=OUTSIDER, values=REASON).status_code == 200
     wait_refused(world, OUTSIDER, "submit", "not on the list")
@@ -204,6 +205,7 @@ def test_submission_by_an_outsider_or_another_migrator_starts_nothing(world):
 
 def test_submission_from_another_workspace_starts_nothing(world):
     view = world.open_modal(SEED_VALIDATE_PASSED)
+    assert world.bot.prompt.wait_idle(10) and world.bot.workers.wait_idle(10)  # the modal's reads are done
     graph_before = len(world.sim.requests)
     view_payload(world, view, user=REQUESTER, values=REASON, team=OTHER_TEAM)
     wait_refused(world, REQUESTER, "submit", "another Slack workspace")

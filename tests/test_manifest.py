@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.slack.scopes import BOT_SCOPES
+from bot.slack.scopes import BOT_EVENTS, BOT_SCOPES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,3 +36,13 @@ def test_http_manifest_points_at_slack_events():
     assert manifest["settings"]["interactivity"]["request_url"].endswith("/slack/events")
     socket = load("manifest.yml")
     assert manifest["oauth_config"] == socket["oauth_config"]
+
+
+def test_app_home_and_its_event():
+    for name in ("manifest.yml", "manifest.http.yml"):
+        manifest = load(name)
+        assert manifest["features"]["app_home"]["home_tab_enabled"] is True, name
+        assert sorted(manifest["settings"]["event_subscriptions"]["bot_events"]) == sorted(BOT_EVENTS), name
+    http = load("manifest.http.yml")["settings"]["event_subscriptions"]
+    assert http["request_url"].endswith("/slack/events")
+    assert "request_url" not in load("manifest.yml")["settings"]["event_subscriptions"]

@@ -92,7 +92,7 @@ def test_upgrade_makes_an_empty_database_current(db):
 
 
 #: Columns of ``runs`` the release before Alembic did not have (later revisions add them).
-NOT_IN_THE_PREVIOUS_RELEASE = ("root_posting_at", "requester_dm", "requester_dm_channel")
+NOT_IN_THE_PREVIOUS_RELEASE = ("root_posting_at", "requester_dm", "requester_dm_channel", "complete_after")
 
 
 def test_upgrade_adopts_a_database_made_by_the_previous_release(db):

@@ -6,6 +6,8 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import bot.change_store
+import bot.reminder_store  # noqa: F401 - its table is part of the models
 from bot.store import Base, create_db_engine, migrate_schema
 
 

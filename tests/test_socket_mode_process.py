@@ -90,6 +90,9 @@ def test_socket_mode_process_serves_readiness_on_its_health_port_and_stops_on_si
                 assert process.wait(10) == 0
                 assert time.monotonic() - stopping < 10
                 wait_for(lambda: not socket._connections, timeout=5, what="the Socket Mode connection to close")
+            except BaseException:
+                print(log_path.read_text())  # the bot's log, for the failure report
+                raise
             finally:
                 if process.poll() is None:
                     process.kill()

@@ -46,7 +46,7 @@ from bot.errors import (
 )
 from bot.factories import build_graph, build_slack_client
 from bot.ops.startup import database_url_problem, older_database_note, shown_url
-from bot.slack.scopes import BOT_SCOPES
+from bot.slack.scopes import BOT_EVENTS, BOT_SCOPES
 
 OK, FAIL = "✓", "✗"
 GRAPH_TIMEOUT = 15.0
@@ -192,7 +192,12 @@ def check_slack(settings: Settings) -> Check:
             f"auth.test ok as {who}, but the token lacks scopes {', '.join(missing)}: "
             "reinstall the app from manifest.yml (app settings > Install App > Reinstall)",
         )
-    return Check("slack", True, f"auth.test ok as {who}; scopes cover {', '.join(BOT_SCOPES)}")
+    return Check(
+        "slack",
+        True,
+        f"auth.test ok as {who}; scopes cover {', '.join(BOT_SCOPES)}; the app must also subscribe to the "
+        f"bot events {', '.join(BOT_EVENTS)} and enable the Home tab (manifest.yml; Slack does not report these)",
+    )
 
 
 # Credential

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-from bot.app import MigrateBot
+from bot.app import SHUTDOWN_GRACE_SECONDS, MigrateBot
 from bot.config import Settings
 from bot.db.sqlite_lock import lock_sqlite
 from bot.errors import ConfigError
@@ -63,7 +63,7 @@ def run_command(args: Any, settings: Settings) -> int:
             _wait(stop)
             stopped_at = time.monotonic()
             bot.begin_shutdown()  # /readyz 503 and Slack requests 503 from here on; leadership released
-            clean = bot.drain()
+            clean = bot.drain(max(0.0, stopped_at + SHUTDOWN_GRACE_SECONDS - time.monotonic()))  # from SIGTERM on
             server.stop()
         else:
             handler = bot.socket_mode_handler()
@@ -73,7 +73,7 @@ def run_command(args: Any, settings: Settings) -> int:
             stopped_at = time.monotonic()
             bot.begin_shutdown()
             handler.close()  # unacknowledged envelopes go to the other replicas' connections
-            clean = bot.drain()
+            clean = bot.drain(max(0.0, stopped_at + SHUTDOWN_GRACE_SECONDS - time.monotonic()))  # from SIGTERM on
     finally:
         if stop.is_set():  # work already running may use the last seconds before its clients are closed
             clean = _threads_end_by(stopped_at + EXIT_WITHIN_SECONDS - 1.0) and clean

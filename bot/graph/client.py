@@ -171,6 +171,28 @@ class GraphClient:
         result's job is the job read before the call with that status and message (no extra request)."""
         return self._action("cancel", job_id, before)
 
+    def get_task(self, job_id: str, task_id: str) -> MigrationTask:
+        """One user (task) of a job; :class:`~bot.errors.GraphNotFound` when the user is not in the batch."""
+        response = self._get(f"{self._job_url(parse_job_id(job_id))}/users/{parse_job_id(task_id)}")
+        return _model(MigrationTask, _json(response), response)
+
+    def cancel_task(self, job_id: str, task_id: str) -> dict[str, Any]:
+        """``POST {id}/users/{taskId}/cancel``: take one user out of the batch. Sent once (again only when it
+        certainly did not reach Graph); returns Graph's cancel response (``status``, ``message``)."""
+        url = f"{self._job_url(parse_job_id(job_id))}/users/{parse_job_id(task_id)}/cancel"
+        response = self._retrying(lambda error: isinstance(error, (GraphThrottled, _NotSent)))(
+            self._request, "POST", url
+        )
+        return _json(response) if response.content.strip() else {}
+
+    def update_job(self, job_id: str, *, complete_after: datetime) -> None:
+        """``PATCH {id}`` with ``completeAfterDateTime`` (the only writable field). Setting a date is idempotent,
+        so it is retried like a read."""
+        moment = complete_after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._read_retrying(
+            self._request, "PATCH", self._job_url(parse_job_id(job_id)), {"completeAfterDateTime": moment}
+        )
+
     def close(self) -> None:
         if self._owns_http:
             self._http.close()
@@ -319,14 +341,14 @@ class GraphClient:
         retry_after = _retry_after_of(state.outcome.exception() if state.outcome else None)
         return retry_after is not None and retry_after > self._max_backoff
 
-    def _request(self, method: str, url: str) -> httpx.Response:
+    def _request(self, method: str, url: str, body: dict[str, Any] | None = None) -> httpx.Response:
         """One request (two when Graph answers 401 with a claims challenge); non-2xx raise a GraphError."""
-        response = self._send(method, url)
+        response = self._send(method, url, body=body)
         if response.status_code == 401:
             claims = _claims_challenge(response)
             if claims is not None:
                 log.info("Graph asked for more claims; getting a new token and sending again")
-                response = self._send(method, url, claims=claims)
+                response = self._send(method, url, claims=claims, body=body)
         if response.is_success:
             if self._feedback is not None:
                 self._feedback.graph_accepted()
@@ -336,7 +358,9 @@ class GraphClient:
             self._feedback.graph_refused(error)
         raise error
 
-    def _send(self, method: str, url: str, *, claims: str | None = None) -> httpx.Response:
+    def _send(
+        self, method: str, url: str, *, claims: str | None = None, body: dict[str, Any] | None = None
+    ) -> httpx.Response:
         client_request_id = str(uuid.uuid4())
         token = self._tokens.token(claims_challenge=claims) if claims else self._tokens.token()
         headers = {
@@ -348,7 +372,7 @@ class GraphClient:
         started = time.monotonic()
         outcome = "not_sent"
         try:
-            response = self._http.request(method, url, headers=headers, timeout=self._timeout)
+            response = self._http.request(method, url, headers=headers, json=body, timeout=self._timeout)
             outcome = str(response.status_code)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             log.info(

@@ -1,4 +1,5 @@
-"""The bot token scopes the features need: ``manifest.yml`` grants exactly these and ``migrate-bot check`` verifies."""
+"""The bot token scopes and events the features need: ``manifest.yml`` grants exactly these and ``migrate-bot check``
+verifies the scopes (and names the events, which Slack does not report)."""
 
 BOT_SCOPES = (
     "commands",
@@ -8,4 +9,7 @@ BOT_SCOPES = (
     "groups:history",
     "im:write",
     "im:history",
+    "users:read",
 )
+#: The bot events the app subscribes to (manifest ``settings.event_subscriptions.bot_events``): App Home.
+BOT_EVENTS = ("app_home_opened",)

@@ -37,6 +37,12 @@ USAGE = (
     f"Example: `/migrate validate {EXAMPLE_JOB}`\n"
     f"• `/migrate cancel <jobId>`: cancel the job before cutover (approved like a migration). "
     f"Example: `/migrate cancel {EXAMPLE_JOB}`\n"
+    f"• `/migrate users <jobId> [failed|all|<user>]`: each user's workloads, statuses and errors, failed first. "
+    f"Example: `/migrate users {EXAMPLE_JOB} failed`\n"
+    f"• `/migrate remove <jobId> <user>`: take one user out of the batch before the user's cutover (approved like "
+    f"a cancel). Example: `/migrate remove {EXAMPLE_JOB} ann@contoso.com`\n"
+    f"• `/migrate reschedule <jobId>`: move the cutover time, with date and time pickers in your time zone "
+    f"(approved like a cancel). Example: `/migrate reschedule {EXAMPLE_JOB}`\n"
     "• `/migrate whoami`: which admin account and tenant the bot acts as. Example: `/migrate whoami`\n"
     "• `/migrate help`: this list. Example: `/migrate help`"
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.errors import (
     NO_REVALIDATION,
+    BatchConflict,
     ConflictReason,
     CredentialError,
     GraphActionOutcomeUnknown,
@@ -87,6 +88,8 @@ DOING = {"migrate": "start the migration", "validate": "start the validation", "
 def action_refusal_text(action: str, error: Exception, job_id: str) -> str:
     """The message for a Graph or credential error that stopped ``action`` on ``job_id``; a 409 on cancel or
     validate is explained in plain words (what it means for the users and what to do)."""
+    if isinstance(error, BatchConflict):
+        return f":no_entry: *Can't start the migration:* {escape(error.info.message)}\n*Next step:* {error.hint}"
     if isinstance(error, GraphConflict) and action in ("cancel", "validate"):
         said = escape(error.info.message)
         if error.correlation():

@@ -180,8 +180,10 @@ def root_card(
     approver_id: str | None = None,
     action: str = "migrate",
     finished: bool = False,
+    cutover: datetime | None = None,
 ) -> tuple[str, list[dict]]:
-    """The run's root message with the current status and the elapsed time (or the duration when finished).
+    """The run's root message with the current status and the elapsed time (or the duration when finished), and
+    the cutover time (``<!date>``: each reader's own time zone) when known.
     A migration that can still be cancelled keeps its Cancel button (see :func:`bot.ui.modal.cancel_offered`)."""
     noun = _noun(action)
     elapsed = duration(now - started_at) if started_at else "—"
@@ -194,6 +196,8 @@ def root_card(
     ]
     if finished:
         pairs.append(("Ended", date(now)))
+    if cutover is not None:
+        pairs.append(("Cutover not before", date(cutover)))
     if approver_id:
         pairs.append(("Approved by", user(approver_id)))
     state = "ended" if finished else "running"
@@ -234,6 +238,7 @@ def root_message(
         message=job.message or "",
         approver_id=approver_id,
         action=action,
+        cutover=job.complete_after,
     )
 
 

@@ -39,12 +39,15 @@ class Act(StrEnum):
     SUBMIT = "submit"  # the confirmation modal's submit button
     APPROVE = "approve"
     REJECT = "reject"  # the Reject button and the rejection modal
+    USERS = "users"  # /migrate users: a job's users and their errors
+    REMOVE = "remove"  # /migrate remove: take one user out of a batch
+    RESCHEDULE = "reschedule"  # /migrate reschedule: move the cutover
 
 
 #: Acts open to the people who may start migrations (``ALLOWED_SLACK_USERS`` / ``MIGRATORS_USERGROUP``).
-MIGRATOR_ACTS = frozenset({Act.MIGRATE, Act.VALIDATE, Act.CANCEL, Act.WHOAMI, Act.SUBMIT})
+MIGRATOR_ACTS = frozenset({Act.MIGRATE, Act.VALIDATE, Act.CANCEL, Act.WHOAMI, Act.SUBMIT, Act.REMOVE, Act.RESCHEDULE})
 #: Read-only acts: migrators and approvers.
-READER_ACTS = frozenset({Act.STATUS, Act.LIST})
+READER_ACTS = frozenset({Act.STATUS, Act.LIST, Act.USERS})
 #: Acts on a recorded approval request (the payload must match the database).
 REQUEST_ACTS = frozenset({Act.APPROVE, Act.REJECT})
 
@@ -161,10 +164,7 @@ class Checkpoint:
         if ask.what in MIGRATOR_ACTS:
             return self.policy.may_migrate(ask.who)
         if ask.what in READER_ACTS:
-            migrator = self.policy.may_migrate(ask.who)
-            if migrator.allowed or self.policy.may_approve(ask.who, requester_id="").allowed:
-                return Decision(True)
-            return migrator
+            return self.policy.may_read(ask.who)
         return Decision(False, f"`{ask.what}` is not something I know how to authorize.")
 
     def _request_rules(self, ask: Ask, run: Run | None) -> Decision:

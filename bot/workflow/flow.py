@@ -23,9 +23,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.errors import CredentialError, GraphActionOutcomeUnknown, GraphError
+from bot.errors import BatchConflict, CredentialError, GraphActionOutcomeUnknown, GraphError
 from bot.graph.client import GraphClient
-from bot.graph.eligibility import eligibility_for
+from bot.graph.conflicts import BatchConflicts
+from bot.graph.eligibility import Eligibility, eligibility_for
 from bot.graph.models import MigrationJob, took_effect
 from bot.slack.mrkdwn import escape
 from bot.slack.web import answer_lost, permalink, slack_error, tell_user
@@ -88,6 +89,7 @@ class MigrationFlow:
         work: Executor,
         tracker: RunTracker,
         clock: Callable[[], datetime] = utcnow,
+        conflicts: BatchConflicts | None = None,
     ) -> None:
         self.graph = graph
         self.slack = slack
@@ -98,6 +100,8 @@ class MigrationFlow:
         self.clock = clock
         self._guard = threading.Lock()
         self._unrecorded: dict[int, Accepted] = {}  # accepted by Graph, refused by the database: settle_unrecorded
+        #: One active batch per user (:class:`bot.graph.conflicts.BatchConflicts`), checked before ``migrate``.
+        self.conflicts = conflicts
 
     # /migrate <jobId>, /migrate validate <jobId>, /migrate cancel <jobId>, and the buttons that open them
     def open_confirmation(self, request: SlashRequest, job_id: str, action: str = "migrate") -> None:
@@ -170,13 +174,34 @@ class MigrationFlow:
             )
         try:
             if view_id is not None:
-                self.slack.views_update(view_id=view_id, hash=view_hash, view=view)
+                updated = self.slack.views_update(view_id=view_id, hash=view_hash, view=view)
             else:
-                self.slack.views_update(external_id=external_id, view={**view, "external_id": external_id})
+                updated = self.slack.views_update(external_id=external_id, view={**view, "external_id": external_id})
         except (SlackApiError, OSError) as error:  # closed by the person, or replaced meanwhile
             log.info("views.update %s skipped: %s", view_id or external_id, slack_error(error))
             if request is not None and slack_error(error) == "not_found":
                 self._tell(request, ":warning: Slack did not open the confirmation window. Run the command again.")
+            return
+        if ctx.action == "migrate" and view.get("submit") and self.conflicts is not None:
+            self._show_conflicts(ctx, job, updated["view"]["id"], updated["view"].get("hash"))
+
+    def _show_conflicts(self, ctx: ModalContext, job: MigrationJob, view_id: str, view_hash: str | None) -> None:
+        """After the modal shows the job: compare its users with the other active batches (slower: other jobs'
+        users) and, on a conflict, turn the verdict into the refusal. ``launch`` checks again right before
+        ``migrate``, so a submit made meanwhile is refused there."""
+        assert self.conflicts is not None
+        try:
+            self.conflicts.ensure_alone(job.id)
+            return
+        except BatchConflict as conflict:
+            eligibility = Eligibility(False, conflict.info.message, conflict.hint)
+        view = blocks.confirm_modal(
+            ctx, job, eligibility, needs_approval=self.policy.require_approval, user_count=self._user_count(job)
+        )
+        try:
+            self.slack.views_update(view_id=view_id, hash=view_hash, view=view)
+        except (SlackApiError, OSError) as error:
+            log.info("views.update %s (conflict) skipped: %s", view_id, slack_error(error))
 
     def _user_count(self, job) -> int | None:
         """How many users the job moves: ``resources`` is emptied after validation, so count the tasks."""
@@ -264,6 +289,12 @@ class MigrationFlow:
             "cancel": self.graph.cancel_job,
         }[run.action]
         event = f"{run.action}_called"
+        if run.action == "migrate" and self.conflicts is not None:
+            try:
+                self.conflicts.ensure_alone(run.job_id, fresh=True)
+            except BatchConflict as conflict:  # refused by the bot: Graph is not called
+                self.store.audit("batch_conflict", job_id=run.job_id, run_id=run.id, actor=actor, why=str(conflict))
+                raise
         try:
             result = call(run.job_id, before=before)
         except (GraphError, CredentialError) as error:
@@ -358,6 +389,7 @@ class MigrationFlow:
             last_seen_change_at=now,
             posted_status=job.status_label,
             posted_message=job.message,
+            complete_after=job.complete_after,
         ):
             return self.store.get_run(run.id) or run  # settled elsewhere meanwhile
         return self._post_root(self.store.get_run(run.id) or run, job, now)

@@ -128,6 +128,13 @@ class Policy:
             return Decision(True)
         return Decision(False, "You are not an approver for migrations.")
 
+    def may_read(self, user_id: str) -> Decision:
+        """Migrators and approvers may read job details, the run list, a job's users and the App Home."""
+        migrator = self.may_migrate(user_id)
+        if migrator.allowed or self.may_approve(user_id, requester_id="").allowed:
+            return Decision(True)
+        return migrator
+
     def approver_mentions(self) -> str:
         """Mentions for the approvers (user group first), for the approval request."""
         parts = []

@@ -337,6 +337,10 @@ class Poller:
             self._finish(run, job, root_error=root_error)
             return
 
+        if job.complete_after is not None and job.complete_after != run.complete_after:  # moved: the root shows it
+            run = self.store.update_run(run.id, complete_after=job.complete_after)
+            with self._guard:
+                self._root_stale.add(run.id)
         status_seen = label != run.last_status
         message_seen = message != (run.last_message or "")
         update_seen = job.last_updated is not None and job.last_updated != run.last_job_update
@@ -684,6 +688,7 @@ class Poller:
             approver_id=run.approver_id,
             action=run.action,
             finished=finished,
+            cutover=run.complete_after,
         )
 
     def _thread_post(

@@ -61,6 +61,11 @@ class Workers:
             self._dropped += 1
         return True
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing submitted is queued or running (True), or ``timeout`` seconds passed (False)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
+
     def drain(self, grace: float) -> bool:
         """Stop for shutdown: tasks already running finish, queued ones run only while their Slack trigger is fresh
         and the grace lasts, the rest are dropped (counted in the log). True when everything ended within ``grace``."""

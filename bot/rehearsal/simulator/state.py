@@ -518,7 +518,11 @@ class Simulation:
             job = self._job(job_id)
             task = self._task(job, task_id)
             now = self.clock.now()
-            self._check_cancellable(job, now)
+            # Not the job cancel's rule (strict: refused once syncing): a task cancel is what takes one user out of
+            # a batch that is syncing, up to that user's cutover (reference: task cancel #11, 409 after
+            # completeAfterDateTime has passed).
+            if job.canonical not in _CANCELLABLE or job.complete_after <= now:
+                raise _conflict(_REFUSED.format(action="cancel", status=job.status))
             if any(state.status == "completed" for state in task.services.values()):
                 raise _conflict(_REFUSED.format(action="cancel", status="completed (user)"))
             task.services = {name: ServiceState("cancelled") for name in task.services}

@@ -53,12 +53,14 @@ OPERATIONS = (
     "getUser",
 )
 #: Fault kinds for :meth:`GraphSimulator.inject_fault`.
-#: ``429``/``500``/``503``/``504`` answer that error and leave the state untouched; ``slow`` applies the request,
+#: ``409``/``429``/``500``/``503``/``504`` answer that error and leave the state untouched (409: a refusal such as a
+#: user's cutover beginning between a read and the call); ``slow`` applies the request,
 #: then waits ``delay`` real seconds before answering; ``lost`` applies the request, then (after ``delay``, if
 #: given) answers 504 (the caller can't tell whether it worked).
-FAULT_KINDS = ("429", "500", "503", "504", "slow", "lost")
+FAULT_KINDS = ("409", "429", "500", "503", "504", "slow", "lost")
 
 _FAULT_ERRORS = {
+    "409": (409, "conflict", "Cancel is not possible. Current status is finalizing"),
     "429": (429, "activityLimitReached", "The request has been throttled. Retry after the time in Retry-After."),
     "500": (500, "generalException", "An unexpected error occurred while processing the request."),
     "503": (503, "serviceNotAvailable", "The service is temporarily unavailable. Try again later."),

@@ -51,6 +51,7 @@ from bot.rehearsal.slack_standin.limits import (
     VIEW_MAX_BYTES,
     VIEW_STACK_MAX,
     validate_blocks,
+    validate_home,
     validate_view,
 )
 from bot.rehearsal.slack_standin.records import (
@@ -246,6 +247,7 @@ class SlackStandIn:
         self._groups: dict[str, Usergroup] = {}
         self._triggers: dict[str, _Trigger] = {}
         self._views: dict[str, _ViewState] = {}
+        self._homes: dict[str, list[dict]] = {}  # user id -> published App Home views, oldest first
         self._stacks: dict[str, list[str]] = {}  # root view id -> open view ids, bottom first
         self._external_ids: dict[str, str] = {}
         self._responses: dict[str, ResponseContext] = {}
@@ -275,6 +277,7 @@ class SlackStandIn:
             "conversations.replies": self._conversations_replies,
             "conversations.history": self._conversations_history,
             "conversations.open": self._conversations_open,
+            "views.publish": self._views_publish,
         }
 
     # ---------------------------------------------------------------- serving
@@ -509,6 +512,17 @@ class SlackStandIn:
         """view_id -> the view as it is now (Slack's shape, with ``hash``), open or closed."""
         with self._lock:
             return {vid: copy.deepcopy(state.view) for vid, state in self._views.items()}
+
+    def home(self, user_id: str) -> dict | None:
+        """The App Home view last published for ``user_id`` (``views.publish``), or None."""
+        with self._lock:
+            versions = self._homes.get(user_id)
+            return copy.deepcopy(versions[-1]) if versions else None
+
+    def home_versions(self, user_id: str) -> list[dict]:
+        """Every App Home view published for ``user_id``, oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._homes.get(user_id, []))
 
     def view(self, view_id: str) -> dict | None:
         with self._lock:
@@ -1015,6 +1029,40 @@ class SlackStandIn:
             raise SlackApiFailure("hash_conflict")
         view = self._checked_view(args.get("view"))
         return {"view": copy.deepcopy(self._replace_view(state, view))}
+
+    def _views_publish(self, args: dict) -> dict:
+        """``views.publish(user_id, view, hash?)``: the user's App Home tab (no trigger needed)."""
+        user_id = args.get("user_id") or ""
+        if user_id not in self._users:
+            raise SlackApiFailure("user_not_found")
+        view = _maybe_json(args.get("view"))
+        problems = validate_home(view)
+        if problems:
+            raise SlackApiFailure(
+                "invalid_arguments", response_metadata={"messages": [f"[ERROR] {p}" for p in problems]}
+            )
+        if len(json.dumps(view)) > VIEW_MAX_BYTES:
+            raise SlackApiFailure("view_too_large")
+        versions = self._homes.setdefault(user_id, [])
+        expected = args.get("hash")
+        if expected and versions and expected != versions[-1]["hash"]:
+            raise SlackApiFailure("hash_conflict")
+        view_id = versions[-1]["id"] if versions else f"V0HOME{next(self._ids):06d}"
+        stored = {
+            "id": view_id,
+            "team_id": self.team_id,
+            "type": "home",
+            "blocks": _with_block_ids(view.get("blocks", [])),
+            "private_metadata": view.get("private_metadata", ""),
+            "callback_id": view.get("callback_id", ""),
+            "external_id": view.get("external_id", ""),
+            "state": {"values": {}},
+            "hash": self._new_hash(),
+            "app_id": self.app_id,
+            "bot_id": self.bot_id,
+        }
+        versions.append(stored)
+        return {"view": copy.deepcopy(stored)}
 
     def _chat_post_message(self, args: dict) -> dict:
         channel = self._channel_for_write(args.get("channel"))

@@ -246,3 +246,27 @@ def validate_view(view: Any, pointer: str = "/view") -> list[str]:
             if has_input and view.get("submit") is None:
                 checker.err("must provide submit when the view has input blocks", f"{pointer}/submit")
     return checker.errors
+
+
+def validate_home(view: Any, pointer: str = "/view") -> list[str]:
+    """Slack-style error strings for an App Home view (``views.publish``; empty when valid): type ``home``, at most
+    100 blocks, no title, submit or input blocks."""
+    checker = _Checker()
+    if not isinstance(view, dict):
+        checker.err("must provide an object", pointer)
+        return checker.errors
+    if view.get("type") != "home":
+        checker.err('must be "home"', f"{pointer}/type")
+    checker.string(view.get("private_metadata"), PRIVATE_METADATA_MAX, f"{pointer}/private_metadata")
+    checker.string(view.get("callback_id"), ID_MAX, f"{pointer}/callback_id")
+    checker.string(view.get("external_id"), ID_MAX, f"{pointer}/external_id")
+    blocks = view.get("blocks")
+    if blocks is None:
+        checker.err("must provide an array", f"{pointer}/blocks")
+        return checker.errors
+    checker.errors.extend(
+        _blocks_checker(blocks, limit=VIEW_MAX_BLOCKS, pointer=f"{pointer}/blocks", surface="modal").errors
+    )
+    if isinstance(blocks, list) and any(isinstance(b, dict) and b.get("type") == "input" for b in blocks):
+        checker.err("input blocks are not supported in a home view", f"{pointer}/blocks")
+    return checker.errors

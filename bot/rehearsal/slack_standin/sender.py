@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -355,6 +356,92 @@ class SlackSender:
             "block_actions", payload, bad_signature=bad_signature, stale=stale
         )
         return SentRequest("block_actions", body, payload, response, sent_at, acked_at, trigger_id, response_url)
+
+    def view_block_action(
+        self,
+        view_id: str,
+        action_id: str,
+        *,
+        user_id: str,
+        value: str | None = None,
+        block_id: str | None = None,
+        team_id: str | None = None,
+    ) -> SentRequest:
+        """``user_id`` clicks the element ``action_id`` inside the open modal ``view_id`` (container type ``view``;
+        the payload carries the view with its ``private_metadata`` and ``hash`` instead of a channel and message).
+
+        Raises ``ValueError`` when the view is not open or has no such element.
+        """
+        standin = self.standin
+        view = standin.view(view_id)
+        if view is None or not standin.view_is_open(view_id):
+            raise ValueError(f"view {view_id} is not open; nobody can click in it")
+        found = _find_element(view.get("blocks") or [], action_id, block_id)
+        if found is None:
+            raise ValueError(f"view {view_id} has no element {action_id!r}")
+        found_block_id, element = found
+        trigger_id = standin.issue_trigger(user_id, view_id=view_id)
+        action: dict[str, Any] = {
+            "action_id": action_id,
+            "block_id": found_block_id,
+            "type": element.get("type", "button"),
+            "action_ts": f"{time.time():.6f}",
+        }
+        if "text" in element:
+            action["text"] = element["text"]
+        chosen = value if value is not None else element.get("value")
+        if chosen is not None:
+            action["value"] = chosen
+        payload = {
+            "type": "block_actions",
+            "user": self._user(user_id, team_id),
+            "api_app_id": self.api_app_id,
+            "token": "standin-verification-token",
+            "container": {"type": "view", "view_id": view_id},
+            "trigger_id": trigger_id,
+            "team": self._team(team_id),
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": view,
+            "state": view.get("state") or {"values": {}},
+            "actions": [action],
+        }
+        response, sent_at, acked_at, body = self._send_payload("block_actions", payload)
+        return SentRequest("block_actions", body, payload, response, sent_at, acked_at, trigger_id)
+
+    # ---------------------------------------------------------------- events
+
+    def app_home_opened(self, user_id: str, *, tab: str = "home", team_id: str | None = None) -> SentRequest:
+        """``user_id`` opens the app's Home tab: an Events API ``event_callback`` (JSON body) with the event
+        ``app_home_opened`` (and the home view, when one was published for the user)."""
+        standin = self.standin
+        team = team_id or standin.team_id
+        event: dict[str, Any] = {
+            "type": "app_home_opened",
+            "user": user_id,
+            "channel": f"D0{user_id[-6:]}",
+            "tab": tab,
+            "event_ts": f"{time.time():.6f}",
+        }
+        home = standin.home(user_id)
+        if home is not None:
+            event["view"] = home
+        payload = {
+            "token": "standin-verification-token",
+            "team_id": team,
+            "api_app_id": self.api_app_id,
+            "event": event,
+            "type": "event_callback",
+            "event_id": f"Ev0{secrets.token_hex(5).upper()}",
+            "event_time": int(time.time()),
+            "authorizations": [
+                {"team_id": team, "user_id": standin.bot_user_id, "is_bot": True, "is_enterprise_install": False}
+            ],
+            "is_ext_shared_channel": False,
+        }
+        body = json.dumps(payload)
+        response, sent_at, acked_at = self.post(body, content_type="application/json")
+        return SentRequest("event_callback", body, payload, response, sent_at, acked_at)
 
 
 def _find_element(blocks: list, action_id: str, block_id: str | None) -> tuple[str, dict] | None:

@@ -1,0 +1,128 @@
+"""``/migrate users <jobId> [failed|all|<user>]``: the per-user × workload view of a job, in a modal.
+
+The modal opens at once ("Loading…") with the command's fresh trigger_id; the job and its users are read from
+Graph in the worker pool and each page (Previous / Next) is a ``views.update``. Who may look: migrators and
+approvers (:meth:`bot.workflow.reports.Reports.may_read`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import datetime
+
+from cachetools import TTLCache
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.errors import CredentialError, GraphError
+from bot.graph import tasks as task_rules
+from bot.graph.client import GraphClient
+from bot.graph.models import MigrationTask
+from bot.slack.mrkdwn import escape
+from bot.slack.web import tell_user
+from bot.store import utcnow
+from bot.ui import users as ui
+from bot.ui.sentences import refusal_text
+from bot.workflow.flow import SlashRequest
+from bot.workflow.policy import Decision
+
+log = logging.getLogger(__name__)
+
+TASKS_TTL = 30.0
+
+
+class UsersView:
+    """Opens and pages the users modal."""
+
+    def __init__(
+        self,
+        *,
+        graph: GraphClient,
+        slack: WebClient,
+        may_read: Callable[[str], Decision],
+        work: Executor,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.graph = graph
+        self.slack = slack
+        self.may_read = may_read
+        self.work = work
+        self.clock = clock
+        self._cache: TTLCache[str, list[MigrationTask]] = TTLCache(maxsize=32, ttl=TASKS_TTL)
+        self._lock = threading.Lock()
+
+    def open(self, request: SlashRequest, job_id: str, which: str) -> None:
+        """Right after the ack (prompt pool): authorize, open the loading modal, fill it in the worker pool."""
+        decision = self.may_read(request.user_id)
+        if not decision.allowed:
+            tell_user(
+                self.slack,
+                channel_id=request.channel_id,
+                user_id=request.user_id,
+                text=f":no_entry: {decision.reason}",
+                response_url=request.response_url,
+            )
+            return
+        ctx = ui.UsersContext(request.channel_id, job_id, request.user_id, request.team_id, which)
+        try:
+            opened = self.slack.views_open(trigger_id=request.trigger_id, view=ui.loading(ctx))
+        except SlackApiError as error:
+            tell_user(
+                self.slack,
+                channel_id=request.channel_id,
+                user_id=request.user_id,
+                text=f":warning: Slack could not open the users window (`{escape(error.response.get('error'))}`). "
+                "Run the command again.",
+                response_url=request.response_url,
+            )
+            return
+        view = opened["view"]
+        self.work.submit(self.show, ctx, view["id"], view.get("hash"))
+
+    def page(self, raw_metadata: str, user_id: str, view_id: str, view_hash: str | None, page: int) -> None:
+        """Previous / Next: show ``page`` of the same selection (read fresh from Graph)."""
+        ctx = ui.UsersContext.decode(raw_metadata)
+        if not self.may_read(user_id).allowed:
+            return
+        self.show(ctx.at(page), view_id, view_hash)
+
+    def _tasks(self, job_id: str, *, fresh: bool) -> list[MigrationTask]:
+        """The job's users: read from Graph when the view opens, then reused while paging for ``TASKS_TTL`` seconds
+        (a batch of 2,000 users is 100 Graph pages; Previous / Next should not read them all again)."""
+        with self._lock:
+            cached = None if fresh else self._cache.get(job_id)
+        if cached is not None:
+            return cached
+        tasks = self.graph.list_tasks(job_id)
+        with self._lock:
+            self._cache[job_id] = tasks
+        return tasks
+
+    def show(self, ctx: ui.UsersContext, view_id: str, view_hash: str | None) -> None:
+        """Read the job and its users, then update the modal with the page ``ctx.page``."""
+        try:
+            job = self.graph.get_job(ctx.job_id)
+            tasks = self._tasks(ctx.job_id, fresh=ctx.page == 0)
+        except (GraphError, CredentialError) as error:
+            log.info("users of %s: %s", ctx.job_id, error)
+            view = ui.message_view(ctx, refusal_text(error, "read the job's users"))
+        else:
+            now = self.clock()
+            shown = task_rules.select(tasks, ctx.which)
+            removable = {task.id for task in shown if task_rules.removal_eligibility(job, task, now).allowed}
+            view = ui.users_page(
+                ctx,
+                job,
+                shown,
+                total=len(tasks),
+                failed=sum(1 for task in tasks if task_rules.has_failed(task)),
+                removable=removable,
+                now=now,
+            )
+        try:
+            self.slack.views_update(view_id=view_id, hash=view_hash, view=view)
+        except SlackApiError as error:
+            log.info("views.update %s (users) skipped: %s", view_id, error.response.get("error"))
