@@ -22,9 +22,11 @@ from bot.credential.factory import build_credential
 from bot.credential.health import CredentialHealth
 from bot.graph.client import GraphClient
 from bot.httpserver import WSGIServer
+from bot.slack.socket_mode import prompt_refresh
 from bot.store import Store, utcnow
 from bot.workflow.approvals import Approvals
 from bot.workflow.flow import MigrationFlow
+from bot.workflow.inflight import InFlight
 from bot.workflow.policy import Policy, UsergroupMembers
 from bot.workflow.poller import Poller
 from bot.workflow.reports import Reports
@@ -90,6 +92,7 @@ class MigrateBot:
             approvers_group=settings.approvers_usergroup,
             allow_self_approval=settings.allow_self_approval,
         )
+        inflight = InFlight()  # root posts in flight, shared by the flow and the poller
         self.tracker = Poller(
             self.store,
             self.graph,
@@ -98,6 +101,7 @@ class MigrateBot:
             stale_after=timedelta(hours=settings.stale_after_hours),
             admin_mention=settings.admin_mention,
             clock=clock,
+            inflight=inflight,
         )
         self.flow = MigrationFlow(
             graph=self.graph,
@@ -107,6 +111,7 @@ class MigrateBot:
             work=self.workers,
             tracker=self.tracker,
             clock=clock,
+            inflight=inflight,
         )
         self.approvals = Approvals(
             flow=self.flow,
@@ -207,4 +212,6 @@ class MigrateBot:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         assert self.settings.slack_app_token is not None
-        return SocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
+        handler = SocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
+        prompt_refresh(handler.client)  # a refresh must not delay envelopes past the 3 s ack window
+        return handler

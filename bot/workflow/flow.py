@@ -29,6 +29,7 @@ from bot.store import JobBusy, Run, RunState, Store, utcnow
 from bot.ui import modal as blocks
 from bot.ui.modal import ModalContext
 from bot.ui.sentences import action_refusal_text
+from bot.workflow.inflight import InFlight
 from bot.workflow.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,10 @@ class MigrationFlow:
         tracker: RunTracker,
         approvals: ApprovalDesk | None = None,
         clock: Callable[[], datetime] = utcnow,
+        inflight: InFlight | None = None,
     ) -> None:
         self.graph = graph
+        self.inflight = inflight or InFlight()  # shared with the poller: root posts in flight
         self.slack = slack
         self.store = store
         self.policy = policy
@@ -401,9 +404,10 @@ class MigrationFlow:
             if run.root_ts:  # the approval request becomes the root message
                 self.slack.chat_update(channel=run.channel_id, ts=run.root_ts, text=text, blocks=root_blocks)
                 return run
-            self.store.update_run(run.id, root_pending=True)
-            ts = post_root(self.slack, channel_id=run.channel_id, run_id=run.id, text=text, blocks=root_blocks)
-            return self.store.update_run(run.id, root_ts=ts, root_pending=False)
+            with self.inflight.hold(run.id):
+                self.store.update_run(run.id, root_pending=True)
+                ts = post_root(self.slack, channel_id=run.channel_id, run_id=run.id, text=text, blocks=root_blocks)
+                return self.store.update_run(run.id, root_ts=ts, root_pending=False)
         except (Unanswered, OSError) as error:  # the poller finds the root, or posts it, on its first look
             log.warning("root message for run %s: no clear answer from Slack (%s)", run.id, error)
             return self.store.get_run(run.id) or run

@@ -62,6 +62,7 @@ from bot.slack.web import (
 )
 from bot.store import Run, RunState, Store, utcnow
 from bot.ui import thread as status_blocks
+from bot.workflow.inflight import InFlight
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,7 @@ class Poller:
         warn_after_failures: int = WARN_AFTER_FAILURES,
         max_skipped_ticks: int = MAX_SKIPPED_TICKS,
         max_failed_users: int = status_blocks.FAILED_USERS_SHOWN,
+        inflight: InFlight | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be > 0 seconds")
@@ -150,6 +152,7 @@ class Poller:
         self.warn_after_failures = warn_after_failures
         self.max_skipped_ticks = max_skipped_ticks
         self.max_failed_users = max_failed_users
+        self.inflight = inflight or InFlight()  # shared with the flow: root posts in flight
         self.scheduler = scheduler or BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(4)},
@@ -277,6 +280,8 @@ class Poller:
         run = self._after_success(run, status=label)
         if job is not None and job.last_updated and run.last_job_update and job.last_updated < run.last_job_update:
             return  # older than what we already saw (a lagging read right after the action): ignore it
+        if run.root_ts is None and run.id in self.inflight:
+            return  # the flow is still posting the root message (e.g. sleeping out a 429): look on the next tick
         root_error = None
         if run.root_ts is None:
             run, root_error = self._post_root(run, label, message, now)
