@@ -17,6 +17,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.httpserver import WSGIServer
 from bot.rehearsal.slack_standin import SlackSender, SlackStandIn, render_channel, render_view
 from bot.rehearsal.slack_standin.api import DEFAULT_SCOPES
+from tests.conftest import assert_slack_took_everything
 
 SECRET = "standin-signing-secret"
 
@@ -42,6 +43,7 @@ def standin():
         slack.add_user("UBOB", "bob")
         slack.add_usergroup("SAPPROVERS", "migration-approvers", ["UALICE", "UBOB"])
         yield slack
+    assert_slack_took_everything(slack)
 
 
 @pytest.fixture
