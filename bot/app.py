@@ -34,6 +34,7 @@ from bot.ops.metrics import Metrics
 from bot.ops.startup import older_database_note, shown_url, slack_identity
 from bot.reminder_store import ReminderStore
 from bot.slack.http_entry import guarded
+from bot.slack.socket_mode import prompt_refresh
 from bot.store import RunState, utcnow
 from bot.workflow.access import Checkpoint
 from bot.workflow.approvals import Approvals
@@ -365,7 +366,9 @@ class MigrateBot:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         assert self.settings.slack_app_token is not None
-        return SocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
+        handler = SocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
+        prompt_refresh(handler.client)  # a refresh must not delay envelopes past the 3 s ack window
+        return handler
 
 
 def _json(start_response: Callable, status: str, payload: dict[str, Any]) -> list[bytes]:

@@ -63,6 +63,13 @@ def make_world(tmp_path):
     yield build
     for world in worlds:
         world.stop()
+    for world in worlds:
+        assert_slack_took_everything(world.slack)
+
+
+def assert_slack_took_everything(standin) -> None:
+    """Fail the test whose bot did something Slack would not take (e.g. acked after 3 s)."""
+    assert not standin.violations, f"Slack would not have taken: {standin.violations}"
 
 
 @pytest.fixture(scope="module")

@@ -164,6 +164,7 @@ def test_twenty_concurrent_approvals_call_migrate_once(make_world):
     approvers = [f"U0APPR{i:02d}" for i in range(5)]
     for user in approvers:
         world.slack.add_user(user, user.lower())
+    world.slack.join(CHANNEL, *approvers)
     world.slack.add_usergroup(APPROVERS, "migration-approvers", [APPROVER, *approvers])
     world.bot.policy.groups._cache.clear()
     run = request_approval(world)

@@ -10,6 +10,7 @@ from bot.credential.base import StaticToken
 from bot.rehearsal.sandbox import REQUESTER
 from bot.rehearsal.simulator.seed import SEED_IN_PROGRESS, SEED_VALIDATE_PASSED, SEED_VALIDATION_EXPIRED
 from bot.store import RunState
+from bot.ui.modal import CANCEL_BUTTON_ACTION
 from tests.test_admin_commands import (
     VALIDATION_SECONDS,
     dump,
@@ -36,6 +37,8 @@ def test_an_expired_validation_gets_advice_that_works(world, revalidate_expired)
         view = open_modal(world, action, SEED_VALIDATION_EXPIRED)
         assert not view.get("submit") and "no revalidation" in dump(view), action
         assert f"/migrate cancel {SEED_VALIDATION_EXPIRED}" in dump(view)
+        offered = [e["action_id"] for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]]
+        assert offered == [CANCEL_BUTTON_ACTION]  # the way out; no "Validate" button that Graph would refuse
     assert world.sim.count("POST", "/validate") == world.sim.count("POST", "/migrate") == 0
     # The advice, step 1: cancel the job (no user has moved).
     users = [task["id"] for task in world.sim.state.tasks(SEED_VALIDATION_EXPIRED)]

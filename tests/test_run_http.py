@@ -72,6 +72,7 @@ def test_http_mode_serves_slack_and_stops_on_sigterm(tmp_path):
                     ).status_code
                     == 401
                 )
+            assert not slack.violations, slack.violations  # every ack within Slack's 3 s
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=15) == 0
             remaining = process.stderr.read()

@@ -7,6 +7,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from bot.cli.simulator import LAX, simulator_options
 from bot.rehearsal.simulator import SimOptions
 from bot.rehearsal.simulator.seed import (
     SEED_JOBS,
@@ -207,3 +208,14 @@ def test_v1_is_served_beside_beta(sim):
     assert call(sim, "POST", f"{JOBS}/{SEED_SUBMITTED}/validate", TOKEN, base=sim.v1_url).status_code == 200
     assert sim.job(SEED_SUBMITTED)["status"] == "validateSubmitted"
     assert call(sim, "GET", JOBS, TOKEN, base=f"{sim.url}/v2.0").status_code == 404
+
+
+def test_lax_switches_map_to_the_permissive_readings(sim):
+    assert simulator_options([]) == SimOptions()  # strict by default
+    lax = simulator_options(list(LAX))
+    assert (lax.revalidate_expired, lax.cancel_in_progress, lax.app_only_actions) == (True, True, True)
+    assert lax.reject_past_complete_after is False
+    changed = httpx.post(
+        f"{sim.url}/_sim/options", json={"cancel_in_progress": True}, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert changed.status_code == 200 and sim.state.options.cancel_in_progress

@@ -16,6 +16,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.httpserver import WSGIServer
 from bot.rehearsal.slack_standin import SlackSender, SlackStandIn, render_channel, render_view
+from bot.rehearsal.slack_standin.api import DEFAULT_SCOPES
+from tests.conftest import assert_slack_took_everything
 
 SECRET = "standin-signing-secret"
 
@@ -34,13 +36,14 @@ class FakeClock:
 @pytest.fixture
 def standin():
     with SlackStandIn() as slack:
-        slack.add_channel("CMIG", "migrations")
+        slack.add_channel("CMIG", "migrations", members=["UALICE", "UBOB"])
         slack.add_channel("CPRIV", "secret-ops", bot_member=False, is_private=True)
         slack.add_channel("CPUB", "town-square", bot_member=False)
         slack.add_user("UALICE", "alice", is_admin=True)
         slack.add_user("UBOB", "bob")
         slack.add_usergroup("SAPPROVERS", "migration-approvers", ["UALICE", "UBOB"])
         yield slack
+    assert_slack_took_everything(slack)
 
 
 @pytest.fixture
@@ -70,6 +73,7 @@ def modal(title: str = "Migrate job-42", **extra) -> dict:
 
 
 def test_post_message_returns_increasing_ts_and_records_threads(standin, client):
+    standin.set_rate_limits(per_channel=(50, 50))  # four posts at once: more than Slack's burst
     root = client.chat_postMessage(channel="CMIG", text="Migration job-42 started")
     assert root["channel"] == "CMIG"
     assert root["message"]["text"] == "Migration job-42 started"
@@ -95,6 +99,8 @@ def test_post_message_returns_increasing_ts_and_records_threads(standin, client)
 
 
 def test_thread_ts_must_name_an_existing_top_level_message(standin, client):
+    standin.set_bot_member("CPUB", True)
+    standin.set_rate_limits(per_channel=(50, 50))  # more posts at once than Slack's burst
     root = client.chat_postMessage(channel="CMIG", text="root")
     reply = client.chat_postMessage(channel="CMIG", text="reply", thread_ts=root["ts"])
     assert (
@@ -105,7 +111,7 @@ def test_thread_ts_must_name_an_existing_top_level_message(standin, client):
         slack_error(client.chat_postMessage, channel="CMIG", text="x", thread_ts=reply["ts"])["error"]
         == "thread_not_found"
     )
-    other = client.chat_postMessage(channel="CPUB", text="elsewhere")  # public + chat:write.public
+    other = client.chat_postMessage(channel="CPUB", text="elsewhere")
     assert (
         slack_error(client.chat_postMessage, channel="CMIG", text="x", thread_ts=other["ts"])["error"]
         == "thread_not_found"
@@ -154,9 +160,16 @@ def test_chat_update_changes_the_stored_message_only_for_the_bots_own(standin, c
 
 
 def test_bot_must_be_in_the_channel_unless_public_with_chat_write_public(standin, client):
+    assert "chat:write.public" not in standin.scopes  # the manifest does not ask for it
     assert slack_error(client.chat_postMessage, channel="CPRIV", text="x")["error"] == "channel_not_found"
     assert slack_error(client.chat_postMessage, channel="CNOPE", text="x")["error"] == "channel_not_found"
-    assert client.chat_postMessage(channel="CPUB", text="ok")["ok"]
+    assert slack_error(client.chat_postMessage, channel="CPUB", text="x")["error"] == "not_in_channel"
+    with SlackStandIn(scopes=DEFAULT_SCOPES | {"chat:write.public"}) as public:  # a test that asks for it
+        public.add_channel("CPUB", "town-square", bot_member=False)
+        public.add_channel("CPRIV", "secret-ops", bot_member=False, is_private=True)
+        public_client = WebClient(token=public.bot_token, base_url=public.api_url)
+        assert public_client.chat_postMessage(channel="CPUB", text="ok")["ok"]
+        assert slack_error(public_client.chat_postMessage, channel="CPRIV", text="x")["error"] == "channel_not_found"
 
     with SlackStandIn(scopes={"chat:write", "commands"}) as narrow:
         narrow.add_channel("CPUB", "town-square", bot_member=False)
@@ -445,14 +458,17 @@ def test_hold_next_applies_and_answers_only_when_released(standin, client):
     assert answers[0]["ok"] and [m.text for m in standin.messages("CMIG")] == ["other", "slow"]
 
 
-def test_optional_per_channel_post_limiter():
+def test_per_channel_post_limiter_is_on_by_default():
     clock = FakeClock()
     with SlackStandIn(clock=clock) as slack:
         slack.add_channel("C1", "one")
         slack.add_channel("C2", "two")
         client = WebClient(token=slack.bot_token, base_url=slack.api_url)
-        for _ in range(5):
-            client.chat_postMessage(channel="C1", text="off by default")
+        for n in range(3):  # Slack's short burst
+            client.chat_postMessage(channel="C1", text=f"burst {n}")
+        limited = slack_error(client.chat_postMessage, channel="C1", text="one too many")
+        assert limited["error"] == "ratelimited" and slack.calls_to("chat.postMessage")[-1].http_status == 429
+        clock.now += 1.0
         slack.enable_post_rate_limit(per_second=1.0, burst=2)
         client.chat_postMessage(channel="C1", text="1")
         client.chat_postMessage(channel="C1", text="2")
@@ -510,12 +526,22 @@ def test_directory_methods(standin, client):
 def test_ephemerals_and_response_url_limits(standin, client):
     sent = client.chat_postEphemeral(channel="CMIG", user="UBOB", text="Only you can see this")
     assert sent["message_ts"]
+    standin.add_user("UCAROL", "carol")  # in the workspace, not in the channel
+    refused = slack_error(client.chat_postEphemeral, channel="CMIG", user="UCAROL", text="x")
+    assert refused["error"] == "user_not_in_channel"
+    standin.leave("CMIG", "UBOB")
+    assert (
+        slack_error(client.chat_postEphemeral, channel="CMIG", user="UBOB", text="x")["error"] == "user_not_in_channel"
+    )
+    standin.join("CMIG", "UBOB", "UCAROL")
+    assert client.chat_postEphemeral(channel="CMIG", user="UCAROL", text="now you can")["ok"]
     url = standin.issue_response_url(channel="CMIG", user="UBOB")
     statuses = [httpx.post(url, json={"text": f"try {i}"}).text for i in range(6)]
     assert statuses == ["ok"] * 5 + ["used_url"]
     assert httpx.post(standin.url + "/response/nope", json={"text": "x"}).status_code == 404
-    assert [(e.source, e.user, e.text) for e in standin.ephemerals][:2] == [
+    assert [(e.source, e.user, e.text) for e in standin.ephemerals][:3] == [
         ("chat.postEphemeral", "UBOB", "Only you can see this"),
+        ("chat.postEphemeral", "UCAROL", "now you can"),
         ("response_url", "UBOB", "try 0"),
     ]
     assert standin.messages("CMIG") == []  # ephemeral responses never reach the channel
@@ -738,7 +764,7 @@ def client_view(standin, *, notify: bool) -> str:
 def test_transcript_renders_escaped_text_safely_with_threads():
     clock = FakeClock(1_700_000_000.0)  # 2023-11-14 22:13:20 UTC
     with SlackStandIn(clock=clock) as slack:
-        slack.add_channel("CMIG", "migrations")
+        slack.add_channel("CMIG", "migrations", members=["UALICE"])
         slack.add_user("UALICE", "alice")
         slack.add_usergroup("SAPP", "approvers", ["UALICE"])
         client = WebClient(token=slack.bot_token, base_url=slack.api_url)

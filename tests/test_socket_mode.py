@@ -31,6 +31,7 @@ def socket_bot(make_world):
         finally:
             handler.close()
             bot.close()
+        assert not server.violations, f"Slack would not have taken: {server.violations}"
 
 
 def test_slash_command_over_socket_mode_opens_the_modal(socket_bot):

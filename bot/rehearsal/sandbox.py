@@ -84,7 +84,7 @@ class Sandbox:
         return SandboxSettings(**values)
 
     def _populate_workspace(self) -> None:
-        self.slack.add_channel(CHANNEL, "migrations")
+        self.slack.add_channel(CHANNEL, "migrations", members=[REQUESTER, APPROVER, OUTSIDER])
         self.slack.add_user(REQUESTER, "alice", real_name="Alice Admin")
         self.slack.add_user(APPROVER, "bob", real_name="Bob Approver")
         self.slack.add_user(OUTSIDER, "eve", real_name="Eve Outsider")

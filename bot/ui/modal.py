@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bot.errors import GraphError
 from bot.graph.eligibility import Eligibility
-from bot.graph.models import NOT_CANCELLABLE, JobStatus, MigrationJob
+from bot.graph.models import NOT_CANCELLABLE, VALIDATION_TTL, JobStatus, MigrationJob
 from bot.slack.mrkdwn import date, escape, plain, safe, truncate, user
 from bot.ui.sentences import describe_graph_error
 
@@ -226,23 +226,30 @@ def validate_button(job_id: str, label: str = "Validate this job") -> dict:
     return {"type": "button", "action_id": VALIDATE_BUTTON_ACTION, "value": job_id, "text": plain(label, 75)}
 
 
-def cancel_button(job_id: str) -> dict:
+def cancel_button(job_id: str, label: str = "Cancel migration") -> dict:
     """The Cancel button of a running migration: opens the cancel confirmation (which says what cancel does)."""
     return {
         "type": "button",
         "action_id": CANCEL_BUTTON_ACTION,
         "value": job_id,
         "style": "danger",
-        "text": plain("Cancel migration", 75),
+        "text": plain(label, 75),
     }
 
 
 def _offers_validation(job: MigrationJob, eligibility: Eligibility) -> bool:
-    """A migrate verdict that asks for a (new) validation: not validated, failed, or expired."""
-    return not eligibility.allowed and job.status in (
-        JobStatus.SUBMITTED,
-        JobStatus.VALIDATE_FAILED,
-        JobStatus.VALIDATE_PASSED,
+    """A migrate verdict that asks for a validation: not validated yet, or failed."""
+    return not eligibility.allowed and job.status in (JobStatus.SUBMITTED, JobStatus.VALIDATE_FAILED)
+
+
+def _validation_expired(job: MigrationJob, eligibility: Eligibility) -> bool:
+    """Graph offers no revalidation for an expired validatePassed: the way out starts with cancelling the job."""
+    age = eligibility.validation_age
+    return (
+        not eligibility.allowed
+        and job.status is JobStatus.VALIDATE_PASSED
+        and age is not None
+        and (age >= VALIDATION_TTL)
     )
 
 
@@ -267,6 +274,9 @@ def confirm_modal(
     if not eligibility.allowed:
         if ctx.action == "migrate" and _offers_validation(job, eligibility):
             blocks.append({"type": "actions", "block_id": "offer_validate", "elements": [validate_button(job.id)]})
+        elif _validation_expired(job, eligibility):
+            button = cancel_button(job.id, "Cancel this job")
+            blocks.append({"type": "actions", "block_id": "offer_cancel", "elements": [button]})
         return _modal(ctx, said.title, blocks)
     needs_approval = needs_approval and ctx.action != "validate"
     follow = {

@@ -9,17 +9,33 @@ Everything is recorded (:attr:`SlackStandIn.calls`, messages with their threads 
 ephemeral and ``response_url`` posts) so tests, the demo transcript and benchmarks can read what a
 person in the channel would see.
 
+Refusals, each as Slack documents it (sources: ``shared/reference/slack-platform.md`` and api.slack.com):
+
+* Scopes: the token has only the scopes given (default :data:`DEFAULT_SCOPES`, the manifest's, **without**
+  ``chat:write.public``): posting to a public channel the bot is not in is ``not_in_channel`` unless a test
+  passes that scope (chat.postMessage docs; reference section 5).
+* Rate limits are **on** (:mod:`~bot.rehearsal.slack_standin.ratelimits`: per-method tiers and about one
+  ``chat.postMessage`` per second per channel with a short burst; 429 + ``Retry-After``). Tests that need bursts
+  raise them with :meth:`SlackStandIn.set_rate_limits`. Scripted failures: :meth:`SlackStandIn.fail_next`.
+* ``chat.postEphemeral`` needs the user in the channel (``user_not_in_channel``; chat.postEphemeral docs):
+  members are given with ``add_channel(members=...)`` / :meth:`SlackStandIn.join`.
+* Message metadata (api.slack.com/metadata, docs.slack.dev message-metadata): ``metadata`` that is not a JSON
+  object is ``invalid_metadata_format``; one whose ``event_type`` is not an alphanumeric/underscore string or whose
+  ``event_payload`` is not an object of strings, numbers, booleans, objects or arrays of objects is dropped (the
+  message posts without it, as Slack ignores metadata that does not match the schema) and the answer carries the
+  warning ``invalid_metadata_schema`` (the stand-in's own signal for tests).
+* Acknowledgements (reference section 0.1, 2 and 3): the sender (``sender.py``) and the Socket Mode server drop
+  an ack that arrives after :attr:`SlackStandIn.ack_timeout` (3 s) and record a violation
+  (:attr:`SlackStandIn.violations`); the tests' world fixtures fail the test that caused one.
+
 Simplifications (on purpose):
 
 * Socket Mode: ``apps.connections.open`` answers with ``socket_mode_url`` (a ``SocketModeServer`` from
   ``socket_mode.py``); without one, with a URL nobody listens on.
 * One workspace, one bot token and one app-level token; no OAuth, no user tokens, no Enterprise Grid.
-* Channel membership is a per-channel ``bot_member`` flag; users are not tracked as members.
 * Lost answers are scripted: :meth:`SlackStandIn.fail_next` (an error or 5xx, optionally after applying the
   call), :meth:`SlackStandIn.drop_next` (no answer: the connection closes, optionally after applying) and
   :meth:`SlackStandIn.hold_next` (a slow answer, applied and answered when the test releases it).
-* Rate limits are scripted (:meth:`SlackStandIn.fail_next`); the per-channel ``chat.postMessage``
-  limiter (about 1/s with a small burst) is **off** unless :meth:`enable_post_rate_limit` is called.
 * ``thread_ts`` must name an existing top-level message (real Slack may accept an unknown ``ts``
   and lose the reply); ``chat.update`` keeps the old ``text``/``blocks`` when one is omitted.
 * Block Kit validation covers the limits the bot can hit (lengths, counts, required fields,
@@ -32,7 +48,6 @@ import copy
 import errno
 import itertools
 import json
-import math
 import re
 import secrets
 import threading
@@ -54,6 +69,7 @@ from bot.rehearsal.slack_standin.limits import (
     validate_home,
     validate_view,
 )
+from bot.rehearsal.slack_standin.ratelimits import RateLimiter
 from bot.rehearsal.slack_standin.records import (
     Call,
     Channel,
@@ -71,7 +87,6 @@ DEFAULT_SCOPES = frozenset(
     {
         "commands",
         "chat:write",
-        "chat:write.public",
         "users:read",
         "usergroups:read",
         "channels:read",
@@ -89,6 +104,9 @@ _METHOD_SCOPES: dict[str, tuple[str, ...]] = {
 }
 
 _TS_RE = re.compile(r"^\d{9,10}\.\d{6}$")
+_EVENT_TYPE_RE = re.compile(r"^[A-Za-z0-9_]{1,255}$")
+#: What Slack allows as an acknowledgement delay (reference section 0, item 1).
+ACK_TIMEOUT = 3.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,6 +209,40 @@ def _maybe_json(value: Any) -> Any:
 _JSON_ARGS = ("blocks", "view", "attachments", "metadata", "users", "channels")
 
 
+def _payload_value_ok(value: Any, *, nested: bool = False) -> bool:
+    if isinstance(value, (str, bool, int, float)):
+        return True
+    if nested:
+        return False
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _payload_value_ok(v, nested=True) for k, v in value.items())
+    if isinstance(value, list):
+        return all(
+            isinstance(item, dict)
+            and all(isinstance(k, str) and _payload_value_ok(v, nested=True) for k, v in item.items())
+            for item in value
+        )
+    return False
+
+
+def _checked_metadata(value: Any) -> tuple[dict | None, str | None]:
+    """``(metadata to keep, warning)``: not a JSON object is refused; a schema mismatch is dropped with a warning."""
+    if value is None or value == "":
+        return None, None
+    if not isinstance(value, dict):
+        raise SlackApiFailure("invalid_metadata_format")
+    event_type, payload = value.get("event_type"), value.get("event_payload")
+    valid = (
+        isinstance(event_type, str)
+        and _EVENT_TYPE_RE.match(event_type) is not None
+        and isinstance(payload, dict)
+        and all(isinstance(k, str) and _payload_value_ok(v) for k, v in payload.items())
+    )
+    if not valid:
+        return None, "invalid_metadata_schema"
+    return copy.deepcopy(value), None
+
+
 # --------------------------------------------------------------------------------------------
 # The stand-in
 # --------------------------------------------------------------------------------------------
@@ -220,6 +272,7 @@ class SlackStandIn:
         trigger_ttl: float = 3.0,
         clock: Callable[[], float] = time.time,
         threads: int = 16,
+        ack_timeout: float = ACK_TIMEOUT,
     ) -> None:
         self.team_id = team_id
         self.bot_token = bot_token
@@ -234,6 +287,11 @@ class SlackStandIn:
         self.team_domain = team_domain
         self.scopes = frozenset(scopes)
         self.trigger_ttl = trigger_ttl
+        #: Seconds Slack waits for an acknowledgement; a later one is dropped and recorded in :attr:`violations`.
+        self.ack_timeout = ack_timeout
+        #: What the bot did that Slack would not take (late acks); tests fail when it is not empty.
+        self.violations: list[str] = []
+        self.rate_limits = RateLimiter(clock)
         self.clock = clock
         self._threads = threads
 
@@ -256,8 +314,6 @@ class SlackStandIn:
         self._holds: dict[str, deque[Hold]] = defaultdict(deque)
         self._last_ts = 0
         self._ids = itertools.count(1)
-        self._post_limit: tuple[float, float] | None = None  # (per_second, burst)
-        self._buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, updated)
         self._server: WSGIServer | None = None
 
         self._users[bot_user_id] = User(bot_user_id, bot_name, bot_name, team_id, is_bot=True)
@@ -322,11 +378,28 @@ class SlackStandIn:
         bot_member: bool = True,
         is_private: bool = False,
         is_archived: bool = False,
+        members: Iterable[str] = (),
     ) -> Channel:
+        """A channel with these people in it (``members``; the bot is ``bot_member``)."""
         with self._lock:
-            channel = Channel(channel_id, name.lstrip("#"), bot_member, is_private, is_archived)
+            channel = Channel(channel_id, name.lstrip("#"), bot_member, is_private, is_archived, set(members))
             self._channels[channel_id] = channel
             return copy.copy(channel)
+
+    def join(self, channel_id: str, *user_ids: str) -> None:
+        """People join a channel."""
+        with self._lock:
+            self._channels[channel_id].members.update(user_ids)
+
+    def leave(self, channel_id: str, *user_ids: str) -> None:
+        """People leave a channel (ephemerals to them there fail with ``user_not_in_channel``)."""
+        with self._lock:
+            self._channels[channel_id].members.difference_update(user_ids)
+
+    def record_violation(self, what: str) -> None:
+        """Something the bot did that Slack would not take (e.g. an ack after :attr:`ack_timeout`)."""
+        with self._lock:
+            self.violations.append(what)
 
     def set_bot_member(self, channel_id: str, member: bool) -> None:
         """Invite (``True``) or remove (``False``) the bot."""
@@ -438,16 +511,23 @@ class SlackStandIn:
             self._holds[method].append(hold)
         return hold
 
+    def set_rate_limits(
+        self,
+        *,
+        enabled: bool | None = None,
+        per_channel: tuple[float, float] | None | bool = True,
+        tiers: dict[int, tuple[float, float]] | None = None,
+    ) -> None:
+        """Raise (or lower) Slack's limits for a test that needs bursts: ``per_channel=(per_second, burst)`` for
+        ``chat.postMessage`` (None: off), ``tiers={tier: (per_second, burst)}``, ``enabled=False``: no limits."""
+        self.rate_limits.configure(enabled=enabled, per_channel=per_channel, tiers=tiers)
+
     def enable_post_rate_limit(self, per_second: float = 1.0, burst: int = 3) -> None:
-        """Switch on a token-bucket limiter for ``chat.postMessage`` per channel (off by default)."""
-        with self._lock:
-            self._post_limit = (per_second, float(burst))
-            self._buckets.clear()
+        """Set the ``chat.postMessage`` per-channel limit (on by default at 1/s, burst 3)."""
+        self.rate_limits.configure(per_channel=(per_second, float(burst)))
 
     def disable_post_rate_limit(self) -> None:
-        with self._lock:
-            self._post_limit = None
-            self._buckets.clear()
+        self.rate_limits.configure(per_channel=None)
 
     # ---------------------------------------------------------------- reading what happened
 
@@ -722,6 +802,9 @@ class SlackStandIn:
                     for scope in _METHOD_SCOPES.get(method, ()):
                         if scope not in self.scopes:
                             raise SlackApiFailure("missing_scope", needed=scope, provided=",".join(sorted(self.scopes)))
+                wait = self.rate_limits.method(method)
+                if wait is not None:
+                    raise SlackApiFailure("ratelimited", status=429, headers={"Retry-After": str(wait)})
                 body = handler(args)
                 if after_effect is not None:
                     if after_effect.drop:
@@ -879,17 +962,9 @@ class SlackStandIn:
         message.edited_at = self.clock()
 
     def _rate_limit_post(self, channel_id: str) -> None:
-        if self._post_limit is None:
-            return
-        per_second, burst = self._post_limit
-        now = self.clock()
-        tokens, updated = self._buckets.get(channel_id, (burst, now))
-        tokens = min(burst, tokens + (now - updated) * per_second)
-        if tokens < 1.0:
-            self._buckets[channel_id] = (tokens, now)
-            wait = max(1, math.ceil((1.0 - tokens) / per_second))
+        wait = self.rate_limits.post(channel_id)
+        if wait is not None:
             raise SlackApiFailure("ratelimited", status=429, headers={"Retry-After": str(wait)})
-        self._buckets[channel_id] = (tokens - 1.0, now)
 
     # ---------------------------------------------------------------- methods
 
@@ -1072,6 +1147,7 @@ class SlackStandIn:
             thread_ts = str(thread_ts)
             if not _TS_RE.match(thread_ts):
                 raise SlackApiFailure("invalid_thread_ts")
+        metadata, metadata_warning = _checked_metadata(args.get("metadata"))
         self._rate_limit_post(channel.id)
         attachments = args.get("attachments") if isinstance(args.get("attachments"), list) else None
         message = self._store_message(
@@ -1084,11 +1160,14 @@ class SlackStandIn:
             reply_broadcast=_truthy(args.get("reply_broadcast", False)),
             via="chat.postMessage",
             attachments=attachments,
-            metadata=args.get("metadata") if isinstance(args.get("metadata"), dict) else None,
+            metadata=metadata,
             unfurl_links=_truthy(args["unfurl_links"]) if "unfurl_links" in args else None,
             unfurl_media=_truthy(args["unfurl_media"]) if "unfurl_media" in args else None,
         )
-        return {"channel": channel.id, "ts": message.ts, "message": message.to_slack()}
+        answer = {"channel": channel.id, "ts": message.ts, "message": message.to_slack()}
+        if metadata_warning:
+            answer.update(warning=metadata_warning, response_metadata={"warnings": [metadata_warning]})
+        return answer
 
     def _chat_update(self, args: dict) -> dict:
         channel_id = args.get("channel")
@@ -1113,6 +1192,9 @@ class SlackStandIn:
             raise SlackApiFailure("user_not_found")
         user = self._users.get(user_id)
         if user is not None and user.deleted:
+            raise SlackApiFailure("user_not_in_channel")
+        in_dm = channel.id == "D" + str(user_id).lstrip("UW")
+        if not in_dm and user_id not in channel.members:
             raise SlackApiFailure("user_not_in_channel")
         text, blocks = self._check_content(args)
         thread_ts = args.get("thread_ts") or None

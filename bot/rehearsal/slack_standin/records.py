@@ -107,6 +107,7 @@ class Channel:
     bot_member: bool = True
     is_private: bool = False
     is_archived: bool = False
+    members: set[str] = field(default_factory=set)  # people in the channel (``chat.postEphemeral`` needs one)
 
 
 @dataclass

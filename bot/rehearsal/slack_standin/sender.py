@@ -6,6 +6,9 @@ it: ``X-Slack-Signature: v0=HMAC_SHA256(secret, "v0:{timestamp}:{raw body}")`` p
 ``X-Slack-Request-Timestamp``. Trigger ids and response URLs come from the :class:`SlackStandIn`,
 so whatever the bot does with them is checked there, and acknowledgements with effects (a
 view_submission ``response_action``, a slash-command reply) are applied to the stand-in.
+
+An acknowledgement that arrives after ``standin.ack_timeout`` (3 s, reference section 0 item 1) is what Slack
+ignores: the user sees ``operation_timeout``, so its effects are dropped here and the stand-in records a violation.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class SentRequest:
     trigger_id: str | None = None
     response_url: str | None = None
     ack_effect: dict = field(default_factory=dict)
+    late: bool = False  # acked after Slack's deadline: Slack showed operation_timeout and ignored the ack
 
     @property
     def status_code(self) -> int:
@@ -124,7 +128,13 @@ class SlackSender:
         }
         sent_at = time.time()
         response = self._http.post(self.url, content=body.encode(), headers=headers)
-        return response, sent_at, time.time()
+        acked_at = time.time()
+        if acked_at - sent_at > self.standin.ack_timeout:
+            self.standin.record_violation(
+                f"late ack: {acked_at - sent_at:.2f} s for {body[:80]!r} (Slack waits {self.standin.ack_timeout:g} s, "
+                "shows operation_timeout and ignores the answer)"
+            )
+        return response, sent_at, acked_at
 
     def _team(self, team_id: str | None) -> dict:
         return {"id": team_id or self.standin.team_id, "domain": self.standin.team_domain}
@@ -192,7 +202,8 @@ class SlackSender:
         body = urlencode(fields)
         response, sent_at, acked_at = self.post(body, bad_signature=bad_signature, stale=stale)
         sent = SentRequest("slash_command", body, fields, response, sent_at, acked_at, trigger_id, response_url)
-        ack = sent.ack if response.status_code == 200 else None
+        sent.late = acked_at - sent_at > standin.ack_timeout
+        ack = sent.ack if response.status_code == 200 and not sent.late else None
         if isinstance(ack, dict) and (ack.get("text") or ack.get("blocks")):
             standin.deliver_ack_message(response_url, ack, user=user_id)
             sent.ack_effect = {"action": "message"}
@@ -243,7 +254,10 @@ class SlackSender:
             "view_submission", payload, bad_signature=bad_signature, stale=stale
         )
         sent = SentRequest("view_submission", body, payload, response, sent_at, acked_at, trigger_id)
-        if response.status_code == 200:
+        sent.late = acked_at - sent_at > standin.ack_timeout
+        if sent.late:
+            sent.ack_effect = {"action": "operation_timeout", "errors": {}, "view_id": view_id}
+        elif response.status_code == 200:
             ack = sent.ack
             sent.ack_effect = standin.apply_view_submission_ack(view_id, ack if isinstance(ack, dict) else None)
         return sent
