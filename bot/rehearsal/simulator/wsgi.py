@@ -204,9 +204,9 @@ class GraphSimulator:
             seed_jobs(self)
 
     # Serving
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> GraphSimulator:
-        """Serve on ``host:port`` (0: a free port) on a background thread."""
-        self._server = WSGIServer(self, host, port).start()
+    def start(self, host: str = "127.0.0.1", port: int = 0, *, threads: int = 16) -> GraphSimulator:
+        """Serve on ``host:port`` (0: a free port) on a background thread, ``threads`` requests at once."""
+        self._server = WSGIServer(self, host, port, threads=threads).start()
         return self
 
     def stop(self) -> None:
