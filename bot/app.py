@@ -23,6 +23,7 @@ from bot.credential.health import CredentialHealth
 from bot.graph.client import GraphClient
 from bot.httpserver import WSGIServer
 from bot.store import Store, utcnow
+from bot.workflow.ackfirst import AckFirst
 from bot.workflow.approvals import Approvals
 from bot.workflow.flow import MigrationFlow
 from bot.workflow.policy import Policy, UsergroupMembers
@@ -77,8 +78,9 @@ class MigrateBot:
             tokens, slack=self.slack, store=self.store, channel=settings.ops_channel, clock=clock
         )
         self.graph = GraphClient(settings.graph_base_url, self.health)
-        self.workers = Workers(WORKER_THREADS, "work")
-        self.prompt = Workers(PROMPT_THREADS, "prompt")
+        self.ack_first = AckFirst()  # work after an ack waits (briefly) while Slack requests are answered
+        self.workers = Workers(WORKER_THREADS, "work", yield_to=self.ack_first)
+        self.prompt = Workers(PROMPT_THREADS, "prompt", yield_to=self.ack_first)
         self.policy = Policy(
             groups=UsergroupMembers(self.slack),
             team_id=self.team_id,
@@ -195,7 +197,8 @@ class MigrateBot:
                 body = json.dumps({"ok": True, "team_id": self.team_id}).encode()
                 start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
                 return [body]
-            return slack_handler(environ, start_response)
+            with self.ack_first.answering():
+                return slack_handler(environ, start_response)
 
         return application
 
