@@ -94,6 +94,16 @@ def test_a_retry_after_longer_than_max_backoff_is_not_waited_for(sim, client, sl
     assert sleeps == [] and len(batches(sim)) == 1
 
 
+def test_max_wait_bounds_the_waits_inside_a_batch(sim, client, sleeps):
+    sim.inject_fault("429", retry_after=3, path_contains=SEED_SUBMITTED)
+    sim.inject_fault("503", path_contains=SEED_IN_PROGRESS)  # no Retry-After: backoff of at least 0.5 s
+    jobs = client.get_jobs([SEED_SUBMITTED, SEED_IN_PROGRESS, SEED_VALIDATE_PASSED], max_wait=0.4)
+    assert isinstance(jobs[SEED_SUBMITTED], GraphThrottled) and jobs[SEED_SUBMITTED].retry_after == 3
+    assert isinstance(jobs[SEED_IN_PROGRESS], GraphUnavailable)
+    assert isinstance(jobs[SEED_VALIDATE_PASSED], MigrationJob)
+    assert sleeps == [] and len(batches(sim)) == 1
+
+
 def test_a_failed_batch_is_retried_whole_then_every_job_gets_its_error(sim, client, sleeps):
     sim.inject_fault("503", count=None, path_contains="$batch", retry_after=1)
     jobs = client.get_jobs([SEED_SUBMITTED, SEED_IN_PROGRESS])

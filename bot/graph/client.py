@@ -142,19 +142,22 @@ class GraphClient:
         response = self._get(self._job_url(parse_job_id(job_id)))
         return _model(MigrationJob, _json(response), response)
 
-    def get_jobs(self, job_ids: Iterable[str]) -> dict[str, MigrationJob | GraphError]:
+    def get_jobs(
+        self, job_ids: Iterable[str], *, max_wait: float | None = None
+    ) -> dict[str, MigrationJob | GraphError]:
         """Many jobs, by lower-case id: each a job or the :class:`~bot.errors.GraphError` of its own read.
 
         Read 20 at a time with ``POST /$batch``; a 429/503/504 inside a batch is retried for that job alone, after
         its own ``Retry-After`` (else capped backoff), up to ``max_attempts``. When the batch endpoint answers
         404/405/501 the jobs are read with single GETs, and so is every later call. A failure of the whole batch
-        (after its retries) is every job's error; a :class:`~bot.errors.CredentialError` is raised.
+        (after its retries) is every job's error; a :class:`~bot.errors.CredentialError` is raised. ``max_wait``:
+        a job asked to wait longer than this (or than ``max_backoff``) is not retried but answered with its error.
         """
         ids = list(dict.fromkeys(parse_job_id(job_id) for job_id in job_ids))
         results: dict[str, MigrationJob | GraphError] = {}
         for start in range(0, len(ids), BATCH_SIZE):
             chunk = ids[start : start + BATCH_SIZE]
-            results.update(self._batch_jobs(chunk) if self._batching else self._single_jobs(chunk))
+            results.update(self._batch_jobs(chunk, max_wait) if self._batching else self._single_jobs(chunk))
         return results
 
     def list_jobs(self, *, max_pages: int | None = None) -> list[MigrationJob]:
@@ -200,12 +203,13 @@ class GraphClient:
                 results[job_id] = error
         return results
 
-    def _batch_jobs(self, job_ids: list[str]) -> dict[str, MigrationJob | GraphError]:
+    def _batch_jobs(self, job_ids: list[str], max_wait: float | None) -> dict[str, MigrationJob | GraphError]:
         """At most 20 jobs: one batch, then again for the jobs whose own answer asks for a retry."""
         pending = {str(n): job_id for n, job_id in enumerate(job_ids)}
         due = dict.fromkeys(pending, 0.0)  # monotonic time each may be sent again
         attempts = dict.fromkeys(pending, 0)
         results: dict[str, MigrationJob | GraphError] = {}
+        longest = self._max_backoff if max_wait is None else min(max_wait, self._max_backoff)
         skew = 0.0  # keeps the schedule when ``sleep`` returns early (tests inject one that does not sleep)
         while pending:
             now = time.monotonic() + skew
@@ -230,13 +234,10 @@ class GraphClient:
                 outcome = _batch_outcome(answers.get(key), job_id)
                 attempts[key] += 1
                 if isinstance(outcome, GraphError) and attempts[key] < self._max_attempts and _retryable_read(outcome):
-                    retry_after = _retry_after_of(outcome)
-                    if retry_after is None or retry_after <= self._max_backoff:
-                        due[key] = (
-                            time.monotonic()
-                            + skew
-                            + (retry_after if retry_after is not None else self._backoff(attempts[key]))
-                        )
+                    wait = _retry_after_of(outcome)
+                    wait = self._backoff(attempts[key]) if wait is None else wait
+                    if wait <= longest:
+                        due[key] = time.monotonic() + skew + wait
                         continue
                 results[pending.pop(key)] = outcome
         return results

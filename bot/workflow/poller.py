@@ -118,7 +118,9 @@ class JobSource(Protocol):
 
     def get_job(self, job_id: str) -> MigrationJob: ...
 
-    def get_jobs(self, job_ids: list[str]) -> dict[str, MigrationJob | GraphError]: ...
+    def get_jobs(
+        self, job_ids: list[str], *, max_wait: float | None = None
+    ) -> dict[str, MigrationJob | GraphError]: ...
 
     def list_tasks(self, job_id: str) -> list[MigrationTask]: ...
 
@@ -298,7 +300,10 @@ class Poller:
             except InvalidJobId as error:
                 outcomes[run.id] = error
         try:
-            found: dict[str, MigrationJob | GraphError] | Exception = self.graph.get_jobs(list(ids.values()))
+            # A job throttled for longer than a quarter interval is left to the backoff of later sweeps.
+            found: dict[str, MigrationJob | GraphError] | Exception = self.graph.get_jobs(
+                list(ids.values()), max_wait=self.interval / 4
+            )
         except (GraphError, CredentialError) as error:
             found = error
         except Exception as error:  # a bug or an unexpected answer: treat like an outage, keep the log
