@@ -80,6 +80,7 @@ def run(config: Config, *, workdir: Path, only: str | None = None, pin: bool = T
         }
     )
     started = time.monotonic()
+    report.meta["load_before"] = _load()
     bot_cpus, harness_cpus = plan if plan else (None, None)
     previous = os.sched_getaffinity(0) if plan else None
     if harness_cpus:
@@ -98,7 +99,16 @@ def run(config: Config, *, workdir: Path, only: str | None = None, pin: bool = T
         if previous is not None:
             os.sched_setaffinity(0, previous)
     report.meta["seconds"] = round(time.monotonic() - started, 1)
+    report.meta["load_after"] = _load()
     return report
+
+
+def _load() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages: other work on the machine shows in every figure."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def render(report: Report, *, quick: bool) -> str:
@@ -107,7 +117,8 @@ def render(report: Report, *, quick: bool) -> str:
     head = (
         f"migrate-bot benchmarks{' (quick)' if quick else ''}: {meta['cpu_count']} CPUs{usable}, "
         f"Python {meta['python']}, {meta['platform']}; took {meta['seconds']} s\n"
-        f"pinning: {meta['pinning']}"
+        f"pinning: {meta['pinning']}\n"
+        f"load average (1, 5, 15 min): {meta.get('load_before')} before, {meta.get('load_after')} after"
     )
     return head + "\n\n" + report.table()
 

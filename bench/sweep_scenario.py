@@ -129,7 +129,7 @@ def poller_at_scale(
         Figure(
             "poll_cpu",
             "2. bot CPU per job read",
-            "ms",
+            "us",
             value=bot_cpu,
             note=f"{sweeps.reads} reads in {t1 - t0:.1f} s, {cpu1 - cpu0:.2f} CPU s (user+sys, all threads)",
         )
@@ -138,7 +138,7 @@ def poller_at_scale(
         Figure(
             "bare_cpu",
             f"2. bare httpx loop CPU per GET ({BATCHES_IN_FLIGHT} threads)",
-            "ms",
+            "us",
             value=bare["cpu"],
             note=f"median of {bare['rounds']} rounds of {bare['gets']} GETs at the same Graph latency"
             + (", on the bot's CPU" if bot_cpus else ""),
