@@ -544,7 +544,6 @@ def _batch_outcome(answer: dict[str, Any] | None, job_id: str) -> MigrationJob |
     body = answer.get("body")
     if not isinstance(status, int):
         return GraphError(GraphErrorInfo(None, None, f"Graph's batch answer for job {job_id} has no status."))
-    headers = httpx.Headers({str(k): str(v) for k, v in (answer.get("headers") or {}).items()})
     if 200 <= status < 300 and isinstance(body, dict):
         try:
             return _model(MigrationJob, body, None)
@@ -552,6 +551,7 @@ def _batch_outcome(answer: dict[str, Any] | None, job_id: str) -> MigrationJob |
             return error
     if 200 <= status < 300:
         return GraphError(GraphErrorInfo(status, None, f"Graph returned job {job_id} without a body."))
+    headers = httpx.Headers({str(k): str(v) for k, v in (answer.get("headers") or {}).items()})
     return _error_from(status, headers, body, _reason(status), None)
 
 
