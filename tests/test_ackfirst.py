@@ -48,6 +48,17 @@ def test_work_waits_for_the_requests_in_flight_to_be_answered():
     workers.shutdown()
 
 
+def test_work_waits_for_a_quiet_moment_after_the_last_answer():
+    gate = AckFirst(max_wait=30, quiet=0.2)
+    workers = Workers(1, "t", yield_to=gate)
+    with gate.answering():
+        pass
+    answered = time.monotonic()
+    started = workers.submit(time.monotonic).result(timeout=5)
+    assert started - answered >= 0.2 - 0.01  # a gap between two requests of a burst is not quiet yet
+    workers.shutdown()
+
+
 def test_work_waits_no_longer_than_max_wait():
     gate = AckFirst(max_wait=0.05)
     workers = Workers(1, "t", yield_to=gate)
