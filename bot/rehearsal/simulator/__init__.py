@@ -29,6 +29,10 @@ Where it simplifies, or picks a side where the reference contradicts itself (its
 11. Casing: statuses come back as stored (``set_status(id, "Canceled")`` is returned as ``Canceled``);
     ``resourceType`` is ``users``; workloads are normalised to ``Exchange``, ``ODSP``, ``Teams``, ``Meeting``.
 12. ``Meeting`` is accepted as a workload.
+13. JSON batching (``POST /beta/$batch``, ``simulator/batch.py``): up to 20 requests, each run as if sent alone
+    (its own fault, status, headers and body), answered in reverse order (Graph guarantees none); ``dependsOn``
+    is accepted and ignored (requests run in the order given); the latency knob applies once per batch
+    (``batch_latency`` can differ); ``batch_unavailable`` (404/405/501) plays a Graph or proxy without batching.
 
 Other simplifications: the state machine is deterministic (no random failures; outcomes come from
 ``set_outcome``); under completedWithErrors every third user (or the only one) fails ODSP and Meeting
