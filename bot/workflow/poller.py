@@ -9,8 +9,8 @@ re-made from the database on the next sweep, and every thread post goes through 
 record so it is sent once. (One scheduler job per run cost 3.5x the CPU of bare GETs at 1,000 runs: the
 scheduler's per-job overhead and a primary-key read per poll; see bench/README.md.)
 
-One poll of a run costs one Graph read (a twentieth of a ``POST /$batch``); it writes to the database and posts to Slack only when something
-changed (status, message or ``lastUpdatedDateTime``).
+One poll of a run costs one Graph read (a twentieth of a ``POST /$batch``); it writes to the database and posts
+to Slack only when something changed (status, message or ``lastUpdatedDateTime``).
 
 Exactly-once thread posts: before a reply is posted its intent is written to the run (``reply_pending`` for
 status replies and notes, ``final_notice="posting"`` for the final notice) and the reply carries Slack message
