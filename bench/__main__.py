@@ -2,6 +2,7 @@
 
 Three processes: this driver (sends the commands, times them, reads the records), the world (Graph simulator
 and Slack stand-in, ``bench.world``) and the bot (``python -m bot run --http``, measured with psutil).
+A scenario group is a function ``(world, workdir, config, report, bot_cpus)`` in :data:`SCENARIOS`.
 """
 
 from __future__ import annotations
@@ -13,15 +14,23 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from bench.options import add_arguments
 from bench.processes import WorldProcess, cpu_plan
 from bench.report import Report, machine
-from bench.scenarios import Config, ack_under_slow_graph, poller_at_scale, say
+from bench.scenarios import Config, ack_under_slow_graph, say
+from bench.sweep_scenario import poller_at_scale
 from bench.world import WorldClient
+
+#: Scenario groups, run in this order; each starts its own bot against the shared world and adds figures.
+#: (The replica figures of the high-availability issue belong here as another group.)
+SCENARIOS: dict[str, Callable[[WorldClient, Path, Config, Report, set[int] | None], None]] = {
+    "ack": ack_under_slow_graph,
+    "poller": poller_at_scale,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +48,8 @@ def config_for(args: argparse.Namespace) -> Config:
         value = getattr(args, name, None)
         if value is not None:
             setattr(config, name, value)
+    if getattr(args, "graph_latency", None) is not None:
+        config.graph_latency = args.graph_latency / 1000
     return config
 
 
@@ -57,6 +68,7 @@ def run(config: Config, *, workdir: Path, only: str | None = None, pin: bool = T
         }
     )
     started = time.monotonic()
+    report.meta["load_before"] = _load()
     bot_cpus, harness_cpus = plan if plan else (None, None)
     previous = os.sched_getaffinity(0) if plan else None
     if harness_cpus:
@@ -65,10 +77,9 @@ def run(config: Config, *, workdir: Path, only: str | None = None, pin: bool = T
         world_process = WorldProcess(workdir / "world.log").start(cpus=harness_cpus)
         world = WorldClient(world_process.urls)
         try:
-            if only in (None, "ack"):
-                ack_under_slow_graph(world, workdir, config, report, bot_cpus)
-            if only in (None, "poller"):
-                poller_at_scale(world, workdir, config, report, bot_cpus)
+            for name, scenario in SCENARIOS.items():
+                if only in (None, name):
+                    scenario(world, workdir, config, report, bot_cpus)
         finally:
             world.close()
             world_process.stop()
@@ -76,7 +87,16 @@ def run(config: Config, *, workdir: Path, only: str | None = None, pin: bool = T
         if previous is not None:
             os.sched_setaffinity(0, previous)
     report.meta["seconds"] = round(time.monotonic() - started, 1)
+    report.meta["load_after"] = _load()
     return report
+
+
+def _load() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages: other work on the machine shows in every figure."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def render(report: Report, *, quick: bool) -> str:
@@ -85,7 +105,8 @@ def render(report: Report, *, quick: bool) -> str:
     head = (
         f"migrate-bot benchmarks{' (quick)' if quick else ''}: {meta['cpu_count']} CPUs{usable}, "
         f"Python {meta['python']}, {meta['platform']}; took {meta['seconds']} s\n"
-        f"pinning: {meta['pinning']}"
+        f"pinning: {meta['pinning']}\n"
+        f"load average (1, 5, 15 min): {meta.get('load_before')} before, {meta.get('load_after')} after"
     )
     return head + "\n\n" + report.table()
 

@@ -15,6 +15,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--interval", type=float, default=None, help="scenario 2: poll interval in seconds")
     parser.add_argument("--commands", type=int, default=None, help="scenario 1: commands (None: 200, quick: fewer)")
     parser.add_argument("--senders", type=int, default=None, help="scenario 1: concurrent senders (None: 20)")
+    parser.add_argument(
+        "--graph-latency",
+        type=float,
+        default=None,
+        help="scenarios 2-4: Graph's answer time in ms for every request and each $batch (None: 200)",
+    )
     parser.add_argument("--only", choices=["ack", "poller"], default=None, help="run one scenario group")
     parser.add_argument(
         "--no-pin", action="store_true", help="don't pin the bot to one CPU and the world and driver to the others"

@@ -117,6 +117,8 @@ def _fmt(value: float | None, unit: str) -> str:
         return ""
     if unit == "ms":
         return f"{value * 1000:.1f} ms"  # values are kept in seconds
+    if unit == "us":
+        return f"{value * 1e6:.0f} µs"
     if unit == "s":
         return f"{value:.2f} s"
     if unit == "MB":

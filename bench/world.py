@@ -13,7 +13,8 @@ simulator objects beyond the simulator's own HTTP control API (``/_sim/``), in c
 * ``POST /_bench/roots`` ``{count, channel}`` -> ``{"value": [ts, ...]}`` (root messages posted by the bot user
   through the stand-in's Web API, so the bot can reply in their threads and edit them)
 * ``GET /_bench/calls?since=T`` -> Slack Web API calls answered since ``T`` (epoch seconds), compact
-* ``GET /_bench/graph?since=T`` -> Graph requests received since ``T``: ``[time, method, path, status]``
+* ``GET /_bench/graph?since=T`` -> Graph requests received since ``T``: ``[time, method, path, status, batched]``
+  (``batched``: the request came inside a ``POST /$batch``, so it was not an HTTP request of its own)
 * ``POST /_bench/reset`` forgets recorded Slack calls and Graph requests
 """
 
@@ -56,7 +57,7 @@ class World:
         self.control: WSGIServer | None = None
 
     def start(self) -> World:
-        self.sim.start()
+        self.sim.start(threads=64)  # modal fills wait 2.5 s each while the sweep batches go on
         self.slack.start()
         self.slack.add_channel(CHANNEL, "migrations-bench", members=USERS)
         # The bench measures the bot's own cost at hundreds of jobs in one channel; Slack's rate limits (on by
@@ -131,7 +132,13 @@ class World:
                 return {"value": [_compact_call(call) for call in self.slack.calls if call.time >= since]}
             case "GET", "/_bench/graph":
                 since = float(query.get("since", 0))
-                return {"value": [[r.time, r.method, r.path, r.status] for r in self.sim.requests if r.time >= since]}
+                return {
+                    "value": [
+                        [r.time, r.method, r.path, r.status, r.batch_id is not None]
+                        for r in self.sim.requests
+                        if r.time >= since
+                    ]
+                }
             case "POST", "/_bench/reset":
                 self.slack.reset_calls()
                 self.sim.clear_requests()
@@ -211,9 +218,12 @@ class WorldClient:
         self._post("/_bench/reset", {})
 
     # The simulator's own control API
-    def set_latency(self, seconds: float) -> None:
+    def set_latency(self, seconds: float, batch_seconds: float | None = None) -> None:
+        """Graph's latency per HTTP request; ``batch_seconds``, when given, per ``$batch`` instead."""
         response = self._http.post(
-            f"{self.urls['sim_url']}/_sim/latency", json={"seconds": seconds}, headers=self._sim_headers
+            f"{self.urls['sim_url']}/_sim/latency",
+            json={"seconds": seconds, "batch_seconds": batch_seconds},
+            headers=self._sim_headers,
         )
         response.raise_for_status()
 

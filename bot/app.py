@@ -37,6 +37,7 @@ from bot.slack.http_entry import guarded
 from bot.slack.socket_mode import prompt_refresh
 from bot.store import RunState, utcnow
 from bot.workflow.access import Checkpoint
+from bot.workflow.ackfirst import AckFirst
 from bot.workflow.approvals import Approvals
 from bot.workflow.changes import ChangeDesk
 from bot.workflow.flow import MigrationFlow
@@ -93,8 +94,9 @@ class MigrateBot:
         )
         self.graph = build_graph(settings, self.health, observe=self.metrics.graph_request)
         self.directory = UserDirectory(self.graph, permission=PERMISSION[settings.graph_auth_mode])
-        self.workers = Workers(WORKER_THREADS, "work")
-        self.prompt = Workers(PROMPT_THREADS, "prompt")
+        self.ack_first = AckFirst()  # work after an ack waits (briefly) while Slack requests are answered
+        self.workers = Workers(WORKER_THREADS, "work", yield_to=self.ack_first)
+        self.prompt = Workers(PROMPT_THREADS, "prompt", yield_to=self.ack_first)
         self.policy = build_policy(settings, self.slack, self.team_id)
         self.scheduler = build_scheduler()  # the poller's sweep and every periodic job below
         self.tracker = Poller(
@@ -334,7 +336,8 @@ class MigrateBot:
                 return operations(environ, start_response)
             if self.draining.is_set():  # Slack retries elsewhere (X-Slack-Retry-Num); the balancer sends it on
                 return _json(start_response, "503 Service Unavailable", {"ok": False, "error": "shutting_down"})
-            return slack_handler(environ, start_response)
+            with self.ack_first.answering():
+                return slack_handler(environ, start_response)
 
         return application
 

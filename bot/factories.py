@@ -22,7 +22,7 @@ from bot.slack.observed import CallHook, ObservedWebClient
 from bot.slack.retry import BoundedRateLimitRetryHandler, IdempotentConnectionRetryHandler
 from bot.store import Store
 from bot.workflow.policy import Policy, UsergroupMembers
-from bot.workflow.poller import POLL_THREADS
+from bot.workflow.poller import BATCHES_IN_FLIGHT
 
 SCHEDULER_THREADS = 4
 
@@ -78,8 +78,8 @@ def build_scheduler() -> BackgroundScheduler:
 
 
 def build_poll_pool() -> ThreadPoolExecutor:
-    """The poller's threads: one share of the RUNNING runs each per sweep."""
-    return ThreadPoolExecutor(POLL_THREADS, thread_name_prefix="poll")
+    """The poller's threads: one Graph batch of RUNNING runs each (a slow Graph sees at most this many at once)."""
+    return ThreadPoolExecutor(BATCHES_IN_FLIGHT, thread_name_prefix="poll")
 
 
 def build_policy(settings: Settings, slack: WebClient, team_id: str | None) -> Policy:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -402,23 +402,36 @@ class Store:
     @contextmanager
     def run_claim(self, run_id: int) -> Iterator[bool]:
         """Exclusive use of one run across processes while the block runs: yields False when another process holds
-        it (PostgreSQL session advisory lock ``(RUN_LOCK_CLASS, run_id)``); with SQLite, one process: always True."""
+        it (see :meth:`runs_claim`)."""
+        with self.runs_claim([run_id]) as mine:
+            yield run_id in mine
+
+    @contextmanager
+    def runs_claim(self, run_ids: Iterable[int]) -> Iterator[frozenset[int]]:
+        """Exclusive use of several runs across processes while the block runs, on one connection: yields the ids
+        this process got (PostgreSQL session advisory locks ``(RUN_LOCK_CLASS, run_id)``; another process holds the
+        others); with SQLite, one process: all of them."""
+        wanted = sorted(set(run_ids))
         if not self.shared:
-            yield True
+            yield frozenset(wanted)
             return
         with self.engine.connect() as connection:
-            got = connection.execute(
-                text("SELECT pg_try_advisory_lock(:cls, :run)"), {"cls": RUN_LOCK_CLASS, "run": run_id}
-            ).scalar()
+            got = frozenset(
+                run_id
+                for run_id in wanted
+                if connection.execute(
+                    text("SELECT pg_try_advisory_lock(:cls, :run)"), {"cls": RUN_LOCK_CLASS, "run": run_id}
+                ).scalar()
+            )
             connection.commit()
             try:
-                yield bool(got)
+                yield got
             finally:
-                if got:
+                for run_id in got:
                     connection.execute(
                         text("SELECT pg_advisory_unlock(:cls, :run)"), {"cls": RUN_LOCK_CLASS, "run": run_id}
                     )
-                    connection.commit()
+                connection.commit()
 
     # Slack deliveries
     def first_delivery(self, key: str) -> bool:

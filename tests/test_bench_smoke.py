@@ -21,16 +21,18 @@ EXPECTED = {
     "expired_trigger",
     "modal_filled",
     "ack_bot_rss",
+    "coverage",
+    "http_per_tick",
+    "graph_per_tick",
+    "sweep_time",
     "poll_cpu",
-    "poll_wall",
     "bare_cpu",
-    "bare_wall",
     "cpu_ratio",
     "peak_rss",
-    "graph_per_tick",
-    "polls_per_run",
     "posts_no_change",
     "change_to_channel",
+    "ack_sweep",
+    "ack_sweep_floor",
 }
 
 
@@ -44,7 +46,7 @@ def test_quick_bench_produces_every_figure(tmp_path, capsys):
     assert set(figures) == EXPECTED
     missing = [key for key, figure in figures.items() if not figure["produced"]]
     assert not missing, f"figures not produced: {missing}"
-    for key in ("ack", "ack_floor", "views_open", "modal_filled", "change_to_channel"):
+    for key in ("ack", "ack_floor", "views_open", "modal_filled", "change_to_channel", "ack_sweep", "sweep_time"):
         assert figures[key]["n"] and figures[key]["median"] is not None and figures[key]["p99"] is not None
     assert data["meta"]["cpu_count"] >= 1
 

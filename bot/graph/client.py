@@ -1,7 +1,8 @@
 """The Microsoft Graph client for cross-tenant migration jobs (beta; synchronous, on httpx).
 
 Reads (GET) retry 429/503/504, timeouts and connection failures, honouring ``Retry-After``, else with capped
-exponential backoff and jitter. The actions (validate, migrate, cancel) are not idempotent: they are sent again
+exponential backoff and jitter. :meth:`GraphClient.get_jobs` reads many jobs with Graph JSON batching (20 per
+``POST /$batch``) and retries a throttled or failed job inside a batch alone, after its own ``Retry-After``. The actions (validate, migrate, cancel) are not idempotent: they are sent again
 only when Graph certainly did not process them (429, or the connection could not be opened). After any other
 failure (a timeout, a dropped connection, a 5xx) the job is read again and compared with a read made just before
 the action (or the ``before=`` job the caller passes) to decide whether the action took effect.
@@ -16,10 +17,11 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 from typing import Any, Protocol, TypeVar, runtime_checkable
 from urllib.parse import quote, urlsplit
 
@@ -61,6 +63,10 @@ log = logging.getLogger(__name__)
 JOBS_PATH = "/solutions/migrations/crossTenantMigrationJobs"
 BACKOFF_BASE = 1.0  # seconds before the first retry without Retry-After (then doubling, capped)
 MAX_PAGES = 1000
+BATCH_PATH = "/$batch"
+BATCH_SIZE = 20  # Graph's limit of requests in one JSON batch
+#: Answers to ``POST /$batch`` meaning "no batching here": read one job per request instead.
+_BATCH_UNAVAILABLE = frozenset({404, 405, 501})
 _RETRIED_STATUSES = frozenset({503, 504})
 _CLAIMS_RE = re.compile(r'claims="([^"]+)"')
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -136,12 +142,36 @@ class GraphClient:
         self._max_backoff = max_backoff
         self._sleep = sleep
         self._read_retrying = self._retrying(_retryable_read)  # reusable: tenacity keeps per-call state per thread
+        self._batching = True  # until Graph (or a proxy) answers 404/405/501 to a batch
+
+    @property
+    def batching(self) -> bool:
+        """False once a ``POST /$batch`` was refused as unavailable: reads go one job per request."""
+        return self._batching
 
     # Reads
     def get_job(self, job_id: str) -> MigrationJob:
         """One job. Raises :class:`~bot.errors.InvalidJobId` before any request for a non-GUID id."""
         response = self._get(self._job_url(parse_job_id(job_id)))
         return _model(MigrationJob, _json(response), response)
+
+    def get_jobs(
+        self, job_ids: Iterable[str], *, max_wait: float | None = None
+    ) -> dict[str, MigrationJob | GraphError]:
+        """Many jobs, by lower-case id: each a job or the :class:`~bot.errors.GraphError` of its own read.
+
+        Read 20 at a time with ``POST /$batch``; a 429/503/504 inside a batch is retried for that job alone, after
+        its own ``Retry-After`` (else capped backoff), up to ``max_attempts``. When the batch endpoint answers
+        404/405/501 the jobs are read with single GETs, and so is every later call. A failure of the whole batch
+        (after its retries) is every job's error; a :class:`~bot.errors.CredentialError` is raised. ``max_wait``:
+        a job asked to wait longer than this (or than ``max_backoff``) is not retried but answered with its error.
+        """
+        ids = list(dict.fromkeys(parse_job_id(job_id) for job_id in job_ids))
+        results: dict[str, MigrationJob | GraphError] = {}
+        for start in range(0, len(ids), BATCH_SIZE):
+            chunk = ids[start : start + BATCH_SIZE]
+            results.update(self._batch_jobs(chunk, max_wait) if self._batching else self._single_jobs(chunk))
+        return results
 
     def list_jobs(self, *, max_pages: int | None = None) -> list[MigrationJob]:
         """Every job of the tenant, following ``@odata.nextLink`` to the last page (or only ``max_pages``)."""
@@ -190,7 +220,10 @@ class GraphClient:
         so it is retried like a read."""
         moment = complete_after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self._read_retrying(
-            self._request, "PATCH", self._job_url(parse_job_id(job_id)), {"completeAfterDateTime": moment}
+            self._request,
+            "PATCH",
+            self._job_url(parse_job_id(job_id)),
+            content=json.dumps({"completeAfterDateTime": moment}).encode(),
         )
 
     def close(self) -> None:
@@ -202,6 +235,70 @@ class GraphClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # Batched reads
+    def _single_jobs(self, job_ids: list[str]) -> dict[str, MigrationJob | GraphError]:
+        results: dict[str, MigrationJob | GraphError] = {}
+        for job_id in job_ids:
+            try:
+                results[job_id] = self.get_job(job_id)
+            except GraphError as error:
+                results[job_id] = error
+        return results
+
+    def _batch_jobs(self, job_ids: list[str], max_wait: float | None) -> dict[str, MigrationJob | GraphError]:
+        """At most 20 jobs: one batch, then again for the jobs whose own answer asks for a retry."""
+        pending = {str(n): job_id for n, job_id in enumerate(job_ids)}
+        due = dict.fromkeys(pending, 0.0)  # monotonic time each may be sent again
+        attempts = dict.fromkeys(pending, 0)
+        results: dict[str, MigrationJob | GraphError] = {}
+        longest = self._max_backoff if max_wait is None else min(max_wait, self._max_backoff)
+        skew = 0.0  # keeps the schedule when ``sleep`` returns early (tests inject one that does not sleep)
+        while pending:
+            now = time.monotonic() + skew
+            wake = min(due[key] for key in pending)
+            if wake > now:
+                self._sleep(wake - now)
+                skew = max(skew, wake - time.monotonic())
+                now = time.monotonic() + skew
+            ready = {key: job_id for key, job_id in pending.items() if due[key] <= now}
+            try:
+                answers = self._send_batch(ready)
+            except GraphError as error:
+                if error.status_code in _BATCH_UNAVAILABLE:
+                    log.warning("Graph batching is unavailable (HTTP %s): reading jobs one by one", error.status_code)
+                    self._batching = False
+                    results.update(self._single_jobs(list(pending.values())))
+                    return results
+                for key in ready:
+                    results[pending.pop(key)] = error
+                continue
+            for key, job_id in ready.items():
+                outcome = _batch_outcome(answers.get(key), job_id)
+                attempts[key] += 1
+                if isinstance(outcome, GraphError) and attempts[key] < self._max_attempts and _retryable_read(outcome):
+                    wait = _retry_after_of(outcome)
+                    wait = self._backoff(attempts[key]) if wait is None else wait
+                    if wait <= longest:
+                        due[key] = time.monotonic() + skew + wait
+                        continue
+                results[pending.pop(key)] = outcome
+        return results
+
+    def _send_batch(self, requests: dict[str, str]) -> dict[str, dict[str, Any]]:
+        """One ``POST /$batch`` of job GETs (``{request id: job id}``); the answers by request id."""
+        body = {
+            "requests": [
+                {"id": key, "method": "GET", "url": f"{JOBS_PATH}/{job_id}"} for key, job_id in requests.items()
+            ]
+        }
+        response = self._read_retrying(
+            self._request, "POST", self._base + BATCH_PATH, content=json.dumps(body).encode()
+        )
+        answers = _json(response).get("responses")
+        if not isinstance(answers, list):
+            raise _unreadable(response, "a batch answer without 'responses'")
+        return {str(answer.get("id")): answer for answer in answers if isinstance(answer, dict)}
 
     # The action protocol
     def _action(self, action: str, job_id: str, before: MigrationJob | None) -> ActionResult:
@@ -334,21 +431,26 @@ class GraphClient:
         retry_after = _retry_after_of(state.outcome.exception() if state.outcome else None)
         if retry_after is not None:
             return retry_after
-        ceiling = min(self._max_backoff, BACKOFF_BASE * 2 ** (state.attempt_number - 1))
+        return self._backoff(state.attempt_number)
+
+    def _backoff(self, attempt: int) -> float:
+        """Capped exponential backoff with jitter after ``attempt`` failed tries."""
+        ceiling = min(self._max_backoff, BACKOFF_BASE * 2 ** (attempt - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def _asks_too_long(self, state: RetryCallState) -> bool:
         retry_after = _retry_after_of(state.outcome.exception() if state.outcome else None)
         return retry_after is not None and retry_after > self._max_backoff
 
-    def _request(self, method: str, url: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        """One request (two when Graph answers 401 with a claims challenge); non-2xx raise a GraphError."""
-        response = self._send(method, url, body=body)
+    def _request(self, method: str, url: str, *, content: bytes | None = None) -> httpx.Response:
+        """One request (two when Graph answers 401 with a claims challenge); non-2xx raise a GraphError.
+        ``content``: a JSON body."""
+        response = self._send(method, url, content=content)
         if response.status_code == 401:
             claims = _claims_challenge(response)
             if claims is not None:
                 log.info("Graph asked for more claims; getting a new token and sending again")
-                response = self._send(method, url, claims=claims, body=body)
+                response = self._send(method, url, claims=claims, content=content)
         if response.is_success:
             if self._feedback is not None:
                 self._feedback.graph_accepted()
@@ -359,7 +461,7 @@ class GraphClient:
         raise error
 
     def _send(
-        self, method: str, url: str, *, claims: str | None = None, body: dict[str, Any] | None = None
+        self, method: str, url: str, *, claims: str | None = None, content: bytes | None = None
     ) -> httpx.Response:
         client_request_id = str(uuid.uuid4())
         token = self._tokens.token(claims_challenge=claims) if claims else self._tokens.token()
@@ -368,11 +470,13 @@ class GraphClient:
             "client-request-id": client_request_id,
             "Accept": "application/json",
         }
+        if content is not None:
+            headers["Content-Type"] = "application/json"
         path = urlsplit(url).path
         started = time.monotonic()
         outcome = "not_sent"
         try:
-            response = self._http.request(method, url, headers=headers, json=body, timeout=self._timeout)
+            response = self._http.request(method, url, headers=headers, content=content, timeout=self._timeout)
             outcome = str(response.status_code)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             log.info(
@@ -496,26 +600,66 @@ def _unreadable(response: httpx.Response | None, what: str) -> GraphError:
 
 def _error_for(response: httpx.Response) -> GraphError:
     """The typed error for a non-2xx answer, with Graph's code, message and correlation ids."""
-    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return _error_from(
+        response.status_code,
+        response.headers,
+        body,
+        response.reason_phrase,
+        response.request.headers.get("client-request-id"),
+    )
+
+
+def _batch_outcome(answer: dict[str, Any] | None, job_id: str) -> MigrationJob | GraphError:
+    """One job's answer inside a batch: the job, or the error of that answer alone."""
+    if answer is None:
+        return GraphError(GraphErrorInfo(None, None, f"Graph's batch answer left out job {job_id}."))
+    status = answer.get("status")
+    body = answer.get("body")
+    if not isinstance(status, int):
+        return GraphError(GraphErrorInfo(None, None, f"Graph's batch answer for job {job_id} has no status."))
+    if 200 <= status < 300 and isinstance(body, dict):
+        try:
+            return _model(MigrationJob, body, None)
+        except GraphError as error:
+            return error
+    if 200 <= status < 300:
+        return GraphError(GraphErrorInfo(status, None, f"Graph returned job {job_id} without a body."))
+    headers = httpx.Headers({str(k): str(v) for k, v in (answer.get("headers") or {}).items()})
+    return _error_from(status, headers, body, _reason(status), None)
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _error_from(
+    status: int, headers: Mapping[str, str], body: Any, reason: str, sent_client_request_id: str | None
+) -> GraphError:
+    """The typed error for a non-2xx status, its headers (case-insensitive) and its JSON body."""
     code, message, inner = None, None, {}
     try:
-        error = response.json().get("error") or {}
+        error = body.get("error") or {}
         code, message = error.get("code"), error.get("message")
         inner = error.get("innerError") or error.get("innererror") or {}
-    except (ValueError, AttributeError):
+    except AttributeError:
         pass
     info = GraphErrorInfo(
         status_code=status,
         code=code if isinstance(code, str) else None,
-        message=message if isinstance(message, str) and message else f"HTTP {status} {response.reason_phrase}",
-        request_id=response.headers.get("request-id") or _inner(inner, "request-id"),
+        message=message if isinstance(message, str) and message else f"HTTP {status} {reason}",
+        request_id=headers.get("request-id") or _inner(inner, "request-id"),
         client_request_id=(
-            response.headers.get("client-request-id")
-            or _inner(inner, "client-request-id")
-            or response.request.headers.get("client-request-id")
+            headers.get("client-request-id") or _inner(inner, "client-request-id") or sent_client_request_id
         ),
     )
-    retry_after = _retry_after(response)
+    retry_after = _retry_after(headers)
     if status == 404:
         return GraphNotFound(info)
     if status == 409:
@@ -578,8 +722,8 @@ def _as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
     if not value:
         return None
     try:

@@ -1,15 +1,16 @@
 """The poller: follows every RUNNING run until its job ends and tells the run's thread what changed.
 
 The runs table is the source of truth and the schedule is derived from it on every pass: one APScheduler
-interval job (``coalesce``, ``max_instances=1``) sweeps the RUNNING runs with one query and polls each on a
-small thread pool, so a run that starts is picked up by the next sweep (one interval after it started) and a
-run that finishes drops out by itself. Killing the process at any moment loses nothing: every decision is
+interval job (``coalesce``, ``max_instances=1``) sweeps the RUNNING runs with one query and polls them in groups
+of 20, one Graph JSON batch per group (:meth:`~bot.graph.client.GraphClient.get_jobs`), with a few batches in
+flight, so a run that starts is picked up by the next sweep (one interval after it started) and a run that
+finishes drops out by itself. Killing the process at any moment loses nothing: every decision is
 re-made from the database on the next sweep, and every thread post goes through a "pending, then done"
 record so it is sent once. (One scheduler job per run cost 3.5x the CPU of bare GETs at 1,000 runs: the
 scheduler's per-job overhead and a primary-key read per poll; see bench/README.md.)
 
-One poll of a run costs one Graph GET; it writes to the database and posts to Slack only when something
-changed (status, message or ``lastUpdatedDateTime``).
+One poll of a run costs one Graph read (a twentieth of a ``POST /$batch``); it writes to the database and posts
+to Slack only when something changed (status, message or ``lastUpdatedDateTime``).
 
 Exactly-once thread posts: before a reply is posted its intent is written to the run (``reply_pending`` for
 status replies and notes, ``final_notice="posting"`` for the final notice) and the reply carries Slack message
@@ -30,6 +31,7 @@ import time
 import weakref
 from collections.abc import Callable
 from concurrent import futures
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -42,8 +44,10 @@ from bot.errors import (
     CredentialError,
     GraphAuthError,
     GraphError,
+    GraphErrorInfo,
     GraphNotFound,
     GraphThrottled,
+    InvalidJobId,
 )
 from bot.graph.models import (
     MIGRATION_TERMINAL,
@@ -51,6 +55,7 @@ from bot.graph.models import (
     JobStatus,
     MigrationJob,
     MigrationTask,
+    parse_job_id,
 )
 from bot.ops.logs import log_context
 from bot.slack.web import (
@@ -72,7 +77,10 @@ UPDATE_EVENT = "migrate_bot_update"  # metadata of every other thread post: {run
 DM_EVENT = "migrate_bot_dm"  # metadata of the requester's DM at the end: {run_id}
 WARN_AFTER_FAILURES = 3
 MAX_SKIPPED_TICKS = 8  # backoff cap: at most this many ticks are skipped between attempts
-POLL_THREADS = 4  # Graph GETs in flight during a sweep (more threads only add GIL churn)
+POLL_BATCH = 20  # runs read with one Graph JSON batch (Graph's limit)
+#: Batches in flight during a sweep: at Graph's ~200 ms a batch, 1,000 runs take ~2.5 s, 2,000 fit in a 5 s
+#: interval; a slow Graph gets at most this many requests at once (the sweep then overruns and coalesces).
+BATCHES_IN_FLIGHT = 4
 SWEEP_JOB_ID = "poll-sweep"
 NOTICE_OUT = (FinalNotice.SENT, FinalNotice.DM)  # the final notice reached the channel or the requester
 #: Slack errors that retrying the same post will not fix.
@@ -131,6 +139,10 @@ class JobSource(Protocol):
 
     def get_job(self, job_id: str) -> MigrationJob: ...
 
+    def get_jobs(
+        self, job_ids: list[str], *, max_wait: float | None = None
+    ) -> dict[str, MigrationJob | GraphError]: ...
+
     def list_tasks(self, job_id: str) -> list[MigrationTask]: ...
 
 
@@ -141,7 +153,7 @@ class Poller:
     without any change of ``lastUpdatedDateTime`` before one warning (``STALE_AFTER_HOURS``);
     ``admin_mention``: ``ADMIN_MENTION`` (a user group id ``S…`` or comma-separated user ids);
     ``clock``: now, for elapsed times and staleness; ``scheduler``: an APScheduler 3 scheduler (started here
-    unless already running, e.g. paused); ``pool``: the threads a sweep polls on (``POLL_THREADS`` of them).
+    unless already running, e.g. paused); ``pool``: the threads a sweep polls on (``BATCHES_IN_FLIGHT`` of them).
     Both come from the composition root (:mod:`bot.factories`); :meth:`shutdown` stops them.
     """
 
@@ -233,7 +245,8 @@ class Poller:
 
     # Sweeping
     def sweep(self) -> None:
-        """One pass: read every RUNNING run with one query, then poll each due run once on the pool (leader only)."""
+        """One pass: read every RUNNING run with one query, then poll the due runs 20 to a Graph batch, with
+        :data:`BATCHES_IN_FLIGHT` batches at a time (leader only)."""
         if not self.is_leader():
             return
         now = time.monotonic()
@@ -249,22 +262,38 @@ class Poller:
         runs = self.store.runs_in(RunState.RUNNING)
         with self._guard:
             due = [run for run in runs if self._not_before.get(run.id, 0.0) <= now]
-        shares = [due[start::POLL_THREADS] for start in range(POLL_THREADS)]  # one task per thread, not per run
-        for done in futures.as_completed([self._pool.submit(self._poll_each, share) for share in shares if share]):
+        groups = [due[start : start + POLL_BATCH] for start in range(0, len(due), POLL_BATCH)]
+        for done in futures.as_completed([self._pool.submit(self._poll_group, group) for group in groups]):
             done.result()
 
-    def _poll_each(self, runs: list[Run]) -> None:
-        for run in runs:
-            try:
-                with (
-                    self._lock(run.id),
-                    log_context(run_id=run.id, job_id=run.job_id),
-                    self.store.run_claim(run.id) as mine,
-                ):
-                    if mine:  # else another replica (an old leader on its way out) polls it right now
-                        self._poll(run.id, run)
-            except Exception:  # never let one run's bug stop the sweep; the next sweep tries again
-                log.exception("poll of run %s failed", run.id)
+    def _poll_group(self, runs: list[Run]) -> None:
+        """Poll up to 20 runs with one Graph read, each run's lock held throughout (taken in id order); a run
+        another replica holds (an old leader on its way out) is left to it."""
+        with ExitStack() as held:
+            for run_id in sorted({run.id for run in runs}):
+                held.enter_context(self._lock(run_id))
+            mine = held.enter_context(self.store.runs_claim(run.id for run in runs))
+            ready: list[Run] = []
+            for run in runs:
+                if run.id not in mine:
+                    continue
+                try:
+                    with log_context(run_id=run.id, job_id=run.job_id):
+                        prepared = self._before_read(run.id, run)
+                except Exception:  # never let one run's bug stop the sweep; the next sweep tries again
+                    log.exception("poll of run %s failed", run.id)
+                    continue
+                if prepared is not None:
+                    ready.append(prepared)
+            if not ready:
+                return
+            outcomes = self._read(ready)
+            for run in ready:
+                try:
+                    with log_context(run_id=run.id, job_id=run.job_id):
+                        self._after_read(run, outcomes[run.id])
+                except Exception:
+                    log.exception("poll of run %s failed", run.id)
 
     def _forget(self, run_id: int) -> None:
         with self._guard:
@@ -287,41 +316,72 @@ class Poller:
         with self._lock(run_id):
             run = self.store.get_run(run_id)
             with log_context(run_id=run_id, job_id=run.job_id if run is not None else None):
-                self._poll(run_id, run)
+                run = self._before_read(run_id, run)
+                if run is not None:
+                    self._after_read(run, self._read([run])[run.id])
 
-    def _poll(self, run_id: int, run: Run | None) -> None:
-        """GET the job, post and record only what changed. Called with the run's lock held."""
+    def _before_read(self, run_id: int, run: Run | None) -> Run | None:
+        """Everything before Graph is asked (backoff, settling interrupted posts): the run to read, or None.
+        Called with the run's lock held."""
         with self._guard:
             skip = self._skip.get(run_id, 0)
             if skip > 0:
                 self._skip[run_id] = skip - 1
-                return
+                return None
         if run is None or run.state != RunState.RUNNING:
             self._forget(run_id)
-            return
+            return None
         if run.reply_pending:
             run = self._settle_pending_reply(run)
             if run is None:
-                return
+                return None
         if run.final_notice == FinalNotice.POSTING:
             run = self._settle_pending_final(run)
             if run is None:
-                return
+                return None
         if run.final_notice in NOTICE_OUT:  # finish what a crash interrupted
             self._complete(run)
-            return
+            return None
+        return run
+
+    def _read(self, runs: list[Run]) -> dict[int, MigrationJob | Exception]:
+        """The jobs of ``runs`` with one Graph read (a batch of up to 20): per run id, its job or its error."""
+        outcomes: dict[int, MigrationJob | Exception] = {}
+        ids: dict[int, str] = {}
+        for run in runs:
+            try:
+                ids[run.id] = parse_job_id(run.job_id)
+            except InvalidJobId as error:
+                outcomes[run.id] = error
         try:
-            job: MigrationJob | None = self.graph.get_job(run.job_id)
-        except GraphNotFound:
-            job = None  # the job vanished: that ends the run too
+            # A job throttled for longer than a quarter interval is left to the backoff of later sweeps.
+            found: dict[str, MigrationJob | GraphError] | Exception = self.graph.get_jobs(
+                list(ids.values()), max_wait=self.interval / 4
+            )
         except (GraphError, CredentialError) as error:
-            self._failed(run, error)
-            return
+            found = error
         except Exception as error:  # a bug or an unexpected answer: treat like an outage, keep the log
-            log.exception("get job %s for run %s failed unexpectedly", run.job_id, run.id)
-            self._failed(run, error)
-            return
-        self._observe(run, job)
+            log.exception("reading %d job(s) failed unexpectedly", len(ids))
+            found = error
+        for run_id, job_id in ids.items():
+            if isinstance(found, Exception):
+                outcomes[run_id] = found
+            else:
+                outcomes[run_id] = found.get(job_id) or GraphError(
+                    GraphErrorInfo(None, None, f"Graph's answer left out job {job_id}.")
+                )
+        return outcomes
+
+    def _after_read(self, run: Run, outcome: MigrationJob | Exception) -> None:
+        """Post and record only what changed. Called with the run's lock held."""
+        if isinstance(outcome, GraphNotFound):
+            self._observe(run, None)  # the job vanished: that ends the run too
+        elif isinstance(outcome, Exception):
+            if not isinstance(outcome, (GraphError, CredentialError)):
+                log.error("get job %s for run %s failed unexpectedly: %r", run.job_id, run.id, outcome)
+            self._failed(run, outcome)
+        else:
+            self._observe(run, outcome)
 
     def _observe(self, run: Run, job: MigrationJob | None) -> None:
         now = self.clock()

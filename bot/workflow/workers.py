@@ -10,6 +10,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from bot.workflow.ackfirst import AckFirst
+
 log = logging.getLogger(__name__)
 
 #: Slack's trigger_id lives 3 s: queued work older than this can no longer open a modal for the person who asked.
@@ -18,11 +20,14 @@ TRIGGER_TTL_SECONDS = 3.0
 
 class Workers:
     """A thread pool whose tasks log their exceptions instead of losing them, run in the submitter's context (the
-    log fields bound by :func:`bot.ops.logs.log_context` follow the work), and that drains on shutdown."""
+    log fields bound by :func:`bot.ops.logs.log_context` follow the work), and that drains on shutdown. With
+    ``yield_to``, a task starts only when no Slack request is being answered, or shortly after it was submitted
+    (see :mod:`.ackfirst`)."""
 
-    def __init__(self, max_workers: int = 16, name: str = "work") -> None:
+    def __init__(self, max_workers: int = 16, name: str = "work", *, yield_to: AckFirst | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
         self._name = name
+        self._yield_to = yield_to
         self._idle = threading.Condition()
         self._pending = 0  # submitted and not yet done (queued or running)
         self._dropped = 0
@@ -33,6 +38,8 @@ class Workers:
 
         def logged() -> Any:
             try:
+                if self._yield_to is not None:
+                    self._yield_to.wait_quiet(queued_at)
                 if self._expired(queued_at):
                     log.debug("shutting down: dropped queued %s", getattr(fn, "__qualname__", fn))
                     return None

@@ -52,6 +52,11 @@ that refuses more, and a :class:`SimOptions` switch (``migrate-bot simulator --l
     ``$filter`` on ``status``, ``$orderby``, ``$count=true``, ``$skiptoken`` (nextLinks keep the other options),
     and the ``$count`` segment (text/plain, as the SDK calls it); any other ``$`` option is Graph's 400.
     Get takes ``$select``.
+16. JSON batching (``POST /beta/$batch`` or ``/v1.0/$batch``, ``simulator/batch.py``): up to 20 requests, each run
+    as if sent alone (its own token check, fault, status, headers and body), answered in reverse order (Graph
+    guarantees none); ``dependsOn`` is accepted and ignored (requests run in the order given); the latency knob
+    applies once per batch (``batch_latency`` can differ); ``batch_unavailable`` (404/405/501) plays a Graph or
+    proxy without batching.
 
 Other simplifications: the state machine is deterministic (no random failures; outcomes come from
 ``set_outcome``); under completedWithErrors every third user (or the only one) fails ODSP and Meeting

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from bot.httpserver import WSGIServer
+from bot.rehearsal.simulator.batch import BATCH_SEGMENT, inner_answer, parse_batch, refusal
 from bot.rehearsal.simulator.odata import parse as parse_query
 from bot.rehearsal.simulator.seed import seed_jobs
 from bot.rehearsal.simulator.state import (
@@ -66,6 +67,11 @@ _FAULT_ERRORS = {
     "503": (503, "serviceNotAvailable", "The service is temporarily unavailable. Try again later."),
     "504": (504, "gatewayTimeout", "The gateway did not receive a timely response from the service."),
 }
+_BATCH_UNAVAILABLE = {
+    404: ("itemNotFound", "Resource not found for the segment '$batch'."),
+    405: ("notSupported", "The $batch endpoint does not allow this method."),
+    501: ("notImplemented", "Batching is not implemented here."),
+}
 _WWW_AUTHENTICATE = (
     'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
     'client_id="00000003-0000-0000-c000-000000000000"'
@@ -104,6 +110,8 @@ class RecordedRequest:
     sim_time: datetime
     status: int | None = None
     operation: str | None = None
+    #: For a request inside a ``POST /$batch``: the batch's request-id (it was not an HTTP request of its own).
+    batch_id: str | None = None
 
 
 @dataclass
@@ -201,8 +209,12 @@ class GraphSimulator:
         #: Accept any other non-empty bearer as a full-rights admin (off: only ``token`` and signed tokens pass).
         #: For tests whose tokens come from a fake authority that can't sign the simulator's tokens.
         self.trust_opaque_tokens = False
-        #: Real seconds added to every Graph request (benchmarks).
+        #: Real seconds added to every Graph HTTP request (benchmarks): once per ``$batch``, not per request in it.
         self.latency = 0.0
+        #: When set, the seconds added to each ``$batch`` instead of :attr:`latency`.
+        self.batch_latency: float | None = None
+        #: When set (404, 405 or 501), ``/$batch`` answers that status: a Graph or proxy without batching.
+        self.batch_unavailable: int | None = None
         self._lock = self.state.lock
         self._faults: list[Fault] = []
         self._denied: set[str] = set()
@@ -212,9 +224,9 @@ class GraphSimulator:
             seed_jobs(self)
 
     # Serving
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> GraphSimulator:
-        """Serve on ``host:port`` (0: a free port) on a background thread."""
-        self._server = WSGIServer(self, host, port).start()
+    def start(self, host: str = "127.0.0.1", port: int = 0, *, threads: int = 16) -> GraphSimulator:
+        """Serve on ``host:port`` (0: a free port) on a background thread, ``threads`` requests at once."""
+        self._server = WSGIServer(self, host, port, threads=threads).start()
         return self
 
     def stop(self) -> None:
@@ -324,6 +336,8 @@ class GraphSimulator:
 
         429 always carries ``Retry-After`` (``retry_after``, default 1 s); 503/504/500 only when given.
         ``slow`` and ``lost`` apply the request first, so they model "it worked but the answer did not arrive".
+        Requests inside a ``POST /$batch`` are matched one by one (an error fault answers that request alone
+        inside the batch's 200); the batch itself matches as ``POST .../$batch``.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"fault kind must be one of {FAULT_KINDS}, not {kind!r}")
@@ -356,7 +370,8 @@ class GraphSimulator:
             self._requests.clear()
 
     def count(self, method: str, path_suffix: str = "") -> int:
-        """How many ``method`` requests had a path ending with ``path_suffix``."""
+        """How many ``method`` requests had a path ending with ``path_suffix`` (requests inside a ``$batch`` count
+        too: they are reads of that path; ``RecordedRequest.batch_id`` tells them apart)."""
         return sum(1 for r in self.requests if r.method == method.upper() and r.path.endswith(path_suffix))
 
     # WSGI
@@ -389,6 +404,17 @@ class GraphSimulator:
         return [payload]
 
     def _graph(self, request: _Request, request_id: str, client_request_id: str) -> _Response:
+        record = self._record(request)
+        batch = request.path[len(_version(request.path) or "") :].strip("/") == BATCH_SEGMENT
+        with self._lock:
+            fault = self._take_fault(request.method, request.path)
+            latency = self.batch_latency if batch and self.batch_latency is not None else self.latency
+        if latency:
+            time.sleep(latency)
+        handler = self._batch if batch else self._dispatch
+        return self._serve(request, record, fault, request_id, client_request_id, handler)
+
+    def _record(self, request: _Request, batch_id: str | None = None) -> RecordedRequest:
         record = RecordedRequest(
             request.method,
             request.path,
@@ -397,22 +423,36 @@ class GraphSimulator:
             request.body.decode("utf-8", "replace"),
             time.time(),
             self.clock.now(),
+            batch_id=batch_id,
         )
         with self._lock:
             self._requests.append(record)
-            fault = next((f for f in self._faults if f.matches(request.method, request.path)), None)
-            if fault is not None and fault.count is not None:
-                fault.count -= 1
-            latency = self.latency
-        if latency:
-            time.sleep(latency)
+        return record
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        """The first fault matching this request, counted as used (call with the lock held)."""
+        fault = next((f for f in self._faults if f.matches(method, path)), None)
+        if fault is not None and fault.count is not None:
+            fault.count -= 1
+        return fault
+
+    def _serve(
+        self,
+        request: _Request,
+        record: RecordedRequest,
+        fault: Fault | None,
+        request_id: str,
+        client_request_id: str,
+        handler: Callable[[_Request, RecordedRequest, str, str], _Response],
+    ) -> _Response:
+        """Answer one request (an HTTP request, or one request of a batch) with ``handler``, or with its fault."""
         if fault is not None and fault.kind in _FAULT_ERRORS:
             status, code, message = _FAULT_ERRORS[fault.kind]
             retry_after = fault.retry_after if fault.retry_after is not None else (1 if status == 429 else None)
             headers = [("Retry-After", _seconds(retry_after))] if retry_after is not None else []
             response = _error(status, code, message, request_id, client_request_id, self.clock.now(), headers)
         else:
-            response = self._dispatch(request, record, request_id, client_request_id)
+            response = handler(request, record, request_id, client_request_id)
             if fault is not None and fault.kind == "slow":
                 time.sleep(fault.delay or 0)
             elif fault is not None and fault.kind == "lost":
@@ -421,6 +461,67 @@ class GraphSimulator:
                 response = _error(status, code, message, request_id, client_request_id, self.clock.now())
         record.status = response.status
         return response
+
+    def _batch(self, request: _Request, record: RecordedRequest, request_id: str, client_request_id: str) -> _Response:
+        """``POST /$batch``: each inner request runs in turn as if sent alone (its own fault, status, headers and
+        body), and the answers come back in the reverse order (Graph guarantees no order)."""
+        record.operation = "batch"
+        now = self.clock.now()
+        failure = self._authenticate(request)
+        if failure is not None:
+            return _error(
+                401,
+                "InvalidAuthenticationToken",
+                failure,
+                request_id,
+                client_request_id,
+                now,
+                [("WWW-Authenticate", _WWW_AUTHENTICATE)],
+            )
+        with self._lock:
+            unavailable = self.batch_unavailable
+        if unavailable is not None:
+            code, message = _BATCH_UNAVAILABLE.get(unavailable, ("notSupported", "Batching is not available."))
+            headers = [("Allow", "")] if unavailable == 405 else []
+            return _error(unavailable, code, message, request_id, client_request_id, now, headers)
+        if request.method != "POST":
+            return _error(
+                405,
+                "notSupported",
+                f"{request.method} is not supported on $batch.",
+                request_id,
+                client_request_id,
+                now,
+                [("Allow", "POST")],
+            )
+        try:
+            inner = parse_batch(request.json())
+        except SimError as error:
+            return _error(error.status, error.code, error.message, request_id, client_request_id, now)
+        answers = []
+        for item in inner:
+            one = _Request(
+                item.method,
+                (_version(request.path) or GRAPH_PREFIX) + item.path,
+                item.query,
+                {"authorization": request.headers.get("authorization", ""), **item.headers},
+                item.body,
+                request.origin,
+            )
+            one_id = str(uuid.uuid4())
+            one_client_id = item.headers.get("client-request-id") or str(uuid.uuid4())
+            one_record = self._record(one, batch_id=request_id)
+            refused = refusal(item)
+            if refused is not None:
+                response = _error(*refused, one_id, one_client_id, self.clock.now())
+                one_record.status = response.status
+            else:
+                with self._lock:
+                    fault = self._take_fault(one.method, one.path)
+                response = self._serve(one, one_record, fault, one_id, one_client_id, self._dispatch)
+            headers = [("request-id", one_id), ("client-request-id", one_client_id), *response.headers]
+            answers.append(inner_answer(item.id, response.status, headers, response.body))
+        return _Response(200, {"responses": answers[::-1]})
 
     def _dispatch(
         self, request: _Request, record: RecordedRequest, request_id: str, client_request_id: str
@@ -657,6 +758,14 @@ class GraphSimulator:
                 return _Response(201, {"access_token": self.mint_token(preset, **body), "token_type": "Bearer"})
             case "POST", ["latency"]:
                 self.latency = float(body["seconds"])
+                batch = body.get("batch_seconds")
+                self.batch_latency = None if batch is None else float(batch)
+                return _Response(204)
+            case "POST", ["batch"]:
+                unavailable = body.get("unavailable")
+                if unavailable is not None and int(unavailable) not in _BATCH_UNAVAILABLE:
+                    raise ValueError(f"unavailable must be one of {sorted(_BATCH_UNAVAILABLE)} or null")
+                self.batch_unavailable = None if unavailable is None else int(unavailable)
                 return _Response(204)
             case "GET", ["clock"]:
                 return _Response(200, {"now": graph_time(self.clock.now()), "speed": self.clock.speed})
