@@ -191,17 +191,17 @@ class Checkpoint:
                 self.slack, channel_id=ask.channel_id or ask.who, user_id=ask.who, text=text, response_url=response_url
             )
             return False
-        if not decision.allowed and otherwise is not None:
-            otherwise(decision)
-            return False
         if not decision.allowed:
-            tell_user(
-                self.slack,
-                channel_id=ask.channel_id or ask.who,
-                user_id=ask.who,
-                text=f":no_entry: {decision.reason}",
-                response_url=response_url,
-            )
+            if otherwise is not None:
+                otherwise(decision)
+            else:
+                tell_user(
+                    self.slack,
+                    channel_id=ask.channel_id or ask.who,
+                    user_id=ask.who,
+                    text=f":no_entry: {decision.reason}",
+                    response_url=response_url,
+                )
             return False
         then()
         return True

@@ -2,9 +2,9 @@
 
 The approval policy is the cancel's (``REQUIRE_APPROVAL``, approvers, ``ALLOW_SELF_APPROVAL``, ``APPROVAL_TTL_HOURS``;
 :class:`bot.workflow.policy.Policy`); who may request, approve or reject is decided by the checkpoint
-(:class:`bot.workflow.access.Checkpoint`) before the desk is called. A change of a job the bot follows is asked and told in that run's thread
-(broadcast to the channel); otherwise it gets a message of its own in the channel. Each kind plugs in a
-:class:`ChangeKind` that describes the change and makes the Graph call.
+(:class:`bot.workflow.access.Checkpoint`) before the desk is called. A change of a job the bot follows is asked and
+told in that run's thread (broadcast to the channel); otherwise it gets a message of its own in the channel. Each
+kind plugs in a :class:`ChangeKind` that describes the change and makes the Graph call.
 """
 
 from __future__ import annotations
