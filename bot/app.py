@@ -135,20 +135,20 @@ class MigrateBot:
         self.reports = Reports(
             graph=self.graph, slack=self.slack, store=self.store, clock=clock, directory=self.directory
         )
+        self.changes = ChangeStore(self.store)
         self.checkpoint = Checkpoint(
             policy=self.policy,
             store=self.store,
+            changes=self.changes,
             slack=self.slack,
             team_id=self.team_id,
             enterprise_id=self.enterprise_id,
         )
-        self.users_view = UsersView(
-            graph=self.graph, slack=self.slack, may_read=self.policy.may_read, work=self.workers, clock=clock
-        )
+        self.users_view = UsersView(graph=self.graph, slack=self.slack, work=self.workers, clock=clock)
         self.desk = ChangeDesk(
             slack=self.slack,
             store=self.store,
-            changes=ChangeStore(self.store),
+            changes=self.changes,
             policy=self.policy,
             ttl=timedelta(hours=settings.approval_ttl_hours),
             clock=clock,
@@ -166,7 +166,7 @@ class MigrateBot:
             graph=self.graph, slack=self.slack, policy=self.policy, desk=self.desk, work=self.workers, clock=clock
         )
         self.home = Home(
-            store=self.store, graph=self.graph, slack=self.slack, may_read=self.policy.may_read, clock=clock
+            store=self.store, graph=self.graph, slack=self.slack, recheck=self.checkpoint.recheck, clock=clock
         )
         self.reminders = Reminders(
             store=self.store, reminders=ReminderStore(self.store), graph=self.graph, slack=self.slack, clock=clock

@@ -57,10 +57,17 @@ def register(
 ) -> None:
     """Register every listener on ``app``."""
     app.error(on_error)
-    home.register(app, home=dashboard, workers=workers)
+    home.register(app, home=dashboard, checkpoint=checkpoint, workers=workers)
     more = users.routes(users=users_view, removals=removals, reschedules=reschedules, prompt=prompt)
     users.register(
-        app, users=users_view, removals=removals, reschedules=reschedules, desk=desk, workers=workers, prompt=prompt
+        app,
+        users=users_view,
+        removals=removals,
+        reschedules=reschedules,
+        desk=desk,
+        checkpoint=checkpoint,
+        workers=workers,
+        prompt=prompt,
     )
     commands.register(
         app,

@@ -7,22 +7,14 @@ from dataclasses import replace
 
 from slack_bolt import Ack, App
 
-from bot.errors import InvalidJobId
-from bot.graph.models import parse_job_id
 from bot.ui.approval import APPROVE_ACTION, REJECT_ACTION
 from bot.ui.modal import CANCEL_BUTTON_ACTION, VALIDATE_BUTTON_ACTION
 from bot.workflow.access import Act, Ask, Checkpoint
 from bot.workflow.approvals import Approvals
 from bot.workflow.flow import MigrationFlow, SlashRequest
 from bot.workflow.workers import Workers
-from handlers.payloads import MalformedPayload, interaction_ask, modal_context, run_id, text
-
-
-def _job_id(action: dict) -> str:
-    try:
-        return parse_job_id(str(action.get("value") or ""))
-    except InvalidJobId:
-        raise MalformedPayload("the button names no job") from None
+from handlers.payloads import interaction_ask, modal_context, run_id, text
+from handlers.payloads import job_id as button_job_id
 
 
 def request_ask(body: dict, action: dict, what: Act) -> Ask:
@@ -59,7 +51,7 @@ def register(
         trigger_id from a message, or in place (views.update) from inside an open confirmation modal."""
 
         def open_modal(ack: Ack, body: dict, action: dict) -> None:
-            job_id = _job_id(action)
+            job_id = button_job_id(action.get("value"))
             view = body.get("view")
             if (body.get("container") or {}).get("type") == "view" and isinstance(view, dict):
                 ctx = modal_context(view)

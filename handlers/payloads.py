@@ -3,15 +3,22 @@ see :func:`handlers.on_error`), never a 500."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, get_type_hints
 
+from bot.errors import InvalidJobId
+from bot.graph.models import parse_job_id
 from bot.ui.modal import ModalContext
 from bot.workflow.access import Act, Ask
 
 JOB_ACTIONS = ("migrate", "validate", "cancel")
-_RUN_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit accepts "²", which int() refuses
+_NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit accepts "²", which int() refuses
+#: A page of the users modal (a batch has at most a few thousand users, ten a page).
+_PAGE = re.compile(r"[0-9]{1,6}")
+Form = TypeVar("Form")
 
 
 class MalformedPayload(ValueError):
@@ -29,12 +36,34 @@ def text(node: Any, *path: str, required: bool = True) -> str | None:
     return None
 
 
+def _number(raw: Any, pattern: re.Pattern[str], what: str) -> int:
+    value = str(raw if raw is not None else "")
+    if not pattern.fullmatch(value):
+        raise MalformedPayload(f"payload names no {what}")
+    return int(value)
+
+
 def run_id(raw: Any) -> int:
     """A run id as the bot wrote it into a button value or modal metadata."""
-    value = str(raw if raw is not None else "")
-    if not _RUN_ID.fullmatch(value):
-        raise MalformedPayload("payload names no run")
-    return int(value)
+    return _number(raw, _NUMBER, "run")
+
+
+def change_id(raw: Any) -> int:
+    """A change request's id as the bot wrote it into an Approve / Reject button's value."""
+    return _number(raw, _NUMBER, "change request")
+
+
+def page(raw: Any) -> int:
+    """A page number of the users modal (the Previous / Next button's value)."""
+    return _number(raw, _PAGE, "page")
+
+
+def job_id(raw: Any) -> str:
+    """A job id as the bot wrote it into a button value or form metadata (canonical lower case)."""
+    try:
+        return parse_job_id(str(raw if raw is not None else ""))
+    except InvalidJobId:
+        raise MalformedPayload("payload names no job") from None
 
 
 def metadata(view: dict) -> dict:
@@ -59,6 +88,23 @@ def modal_context(view: dict) -> ModalContext:
     return ctx
 
 
+def form(view: Any, decode: Callable[[str], Form]) -> Form:
+    """A form's ``private_metadata`` read back by ``decode`` (the form dataclass's own ``decode``): every field of
+    the type it declares, a channel and an owner, and a job id the bot could have written."""
+    if not isinstance(view, dict):
+        raise MalformedPayload("payload has no view")
+    try:
+        meta = decode(text(view, "private_metadata") or "")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise MalformedPayload("view metadata is not this form's") from None
+    types = get_type_hints(type(meta))
+    if any(not isinstance(getattr(meta, field.name), types[field.name]) for field in dataclasses.fields(meta)):
+        raise MalformedPayload("view metadata is not this form's")
+    if not (meta.channel_id and meta.user_id) or job_id(meta.job_id) != meta.job_id:
+        raise MalformedPayload("view metadata is not this form's")
+    return meta
+
+
 def interaction_ask(body: dict, what: Act, **fields: Any) -> Ask:
     """An :class:`Ask` for a button click or a view submission: the person, their workspace and organisation."""
     enterprise = body.get("enterprise")
@@ -69,6 +115,18 @@ def interaction_ask(body: dict, what: Act, **fields: Any) -> Ask:
         user_team_id=text(body, "user", "team_id", required=False),
         enterprise_id=text(enterprise, "id", required=False) if isinstance(enterprise, dict) else None,
         **fields,
+    )
+
+
+def event_ask(body: dict, what: Act) -> Ask:
+    """An :class:`Ask` for an Events API event (``app_home_opened``): the person, the workspace and organisation
+    of the envelope."""
+    return Ask(
+        who=text(body, "event", "user") or "",
+        what=what,
+        team_id=text(body, "team_id", required=False),
+        enterprise_id=text(body, "enterprise_id", required=False),
+        channel_id=text(body, "event", "channel", required=False),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from slack_sdk import WebClient
 
+from bot.change_store import ChangeStore
 from bot.store import ACCESS_GRANTED, ACCESS_REFUSED, AuditQuery, Store
 from bot.workflow.access import Act, Ask, Checkpoint
 from tests.test_policy import policy
@@ -12,7 +13,9 @@ from tests.test_policy import policy
 def checkpoint(tmp_path, **installed) -> Checkpoint:
     store = Store.from_url(f"sqlite:///{tmp_path / 'access.db'}")
     rules = policy(allowed_users=frozenset({"U1"}))
-    return Checkpoint(policy=rules, store=store, slack=WebClient(token="xoxb-unused"), **installed)
+    return Checkpoint(
+        policy=rules, store=store, changes=ChangeStore(store), slack=WebClient(token="xoxb-unused"), **installed
+    )
 
 
 def test_enterprise_installation_admits_its_own_organisation_only(tmp_path):

@@ -1,9 +1,10 @@
 """Changes inside a batch (remove one user, move the cutover): request, approval, one Graph call, the outcome told.
 
 The approval policy is the cancel's (``REQUIRE_APPROVAL``, approvers, ``ALLOW_SELF_APPROVAL``, ``APPROVAL_TTL_HOURS``;
-:class:`bot.workflow.policy.Policy`). A change of a job the bot follows is asked and told in that run's thread
-(broadcast to the channel); otherwise it gets a message of its own in the channel. Each kind plugs in a
-:class:`ChangeKind` that describes the change and makes the Graph call.
+:class:`bot.workflow.policy.Policy`); who may request, approve or reject is decided by the checkpoint
+(:class:`bot.workflow.access.Checkpoint`) before the desk is called. A change of a job the bot follows is asked and
+told in that run's thread (broadcast to the channel); otherwise it gets a message of its own in the channel. Each
+kind plugs in a :class:`ChangeKind` that describes the change and makes the Graph call.
 """
 
 from __future__ import annotations
@@ -93,12 +94,7 @@ class ChangeDesk:
         target_label: str = "",
         previous: str | None = None,
     ) -> ChangeRequest | None:
-        """A confirmed change form: authorize again, then ask for approval or apply now."""
-        place = self.policy.check_place(team_id, channel_id)
-        decision = self.policy.may_migrate(requester_id) if place.allowed else place
-        if not decision.allowed:
-            self.tell(channel_id, requester_id, f":no_entry: {decision.reason}")
-            return None
+        """A confirmed change form (the checkpoint allowed its submission): ask for approval or apply now."""
         needs_approval = self.policy.require_approval
         thread = self.followed_run(job_id)
         try:
@@ -172,20 +168,10 @@ class ChangeDesk:
 
     # Decide
     def approve(self, change_id: int, user_id: str) -> ChangeRequest | None:
-        """One atomic pending → applying step by an approver, then the change is applied once."""
+        """One atomic pending → applying step by an approver (the checkpoint's approver rules allowed it), then the
+        change is applied once."""
         change = self._pending_or_explain(change_id, user_id)
         if change is None:
-            return None
-        decision = self.policy.may_approve(user_id, change.requester_id)
-        if not decision.allowed:
-            self.store.audit(
-                f"{change.kind}_approval_refused",
-                job_id=change.job_id,
-                actor=user_id,
-                change_id=change.id,
-                why=decision.reason,
-            )
-            self.tell(change.channel_id, user_id, f":no_entry: {decision.reason}")
             return None
         if not self.changes.transition(
             change.id, ChangeState.PENDING, ChangeState.APPLYING, approver_id=user_id, decided_at=self.clock()
@@ -195,17 +181,22 @@ class ChangeDesk:
         self.store.audit(f"{change.kind}_approved", job_id=change.job_id, actor=user_id, change_id=change.id)
         return self._apply(self.changes.get(change.id) or change, actor=user_id)
 
+    def approval_refused(self, change_id: int | None, user_id: str, channel_id: str | None, reason: str) -> None:
+        """The checkpoint refused an Approve: kept in the change's own audit events and told to the person."""
+        change = self.changes.get(change_id) if change_id is not None else None
+        if change is not None:
+            self.store.audit(
+                f"{change.kind}_approval_refused", job_id=change.job_id, actor=user_id, change_id=change.id, why=reason
+            )
+        self.tell(channel_id or user_id, user_id, f":no_entry: {reason}")
+
     def reject(self, change_id: int, user_id: str) -> ChangeRequest | None:
-        """Reject (an approver) or withdraw (the requester): nothing changes in the batch."""
+        """Reject (an approver) or withdraw (the requester; the checkpoint allowed either): nothing changes in the
+        batch."""
         change = self._pending_or_explain(change_id, user_id)
         if change is None:
             return None
         withdraw = user_id == change.requester_id
-        if not withdraw:
-            decision = self.policy.may_approve(user_id, change.requester_id)
-            if not decision.allowed:
-                self.tell(change.channel_id, user_id, f":no_entry: {decision.reason}")
-                return None
         if not self.changes.transition(
             change.id, ChangeState.PENDING, ChangeState.REJECTED, approver_id=user_id, decided_at=self.clock()
         ):

@@ -2,7 +2,8 @@
 
 Published with ``views.publish`` when a person opens the tab (``app_home_opened``) and again, for everyone who has
 opened it, whenever the dashboard changes (:meth:`Home.refresh`, run every few seconds by the scheduler: one
-database query, and Graph only for users with errors, cached). People who may not read migrations see only that.
+database query, and Graph only for users with errors, cached). Who may see it (migrators and approvers) is the
+checkpoint's decision (:class:`bot.workflow.access.Checkpoint`): people it refuses see only why.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot.graph.client import GraphClient
 from bot.slack.web import permalink
 from bot.store import Run, Store, utcnow
 from bot.ui import home as ui
+from bot.workflow.access import Act
 from bot.workflow.policy import Decision
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ VIEWERS_KEY = "home_viewers"
 MAX_VIEWERS = 500
 REFRESH_SECONDS = 15
 ERRORS_TTL = 60.0
+DENIED = "denied"  # the fingerprint of the refusal view
 
 
 class Home:
@@ -43,14 +46,14 @@ class Home:
         store: Store,
         graph: GraphClient,
         slack: WebClient,
-        may_read: Callable[[str], Decision],
+        recheck: Callable[[str, Act], Decision],
         clock: Callable[[], datetime] = utcnow,
         days: int = 7,
     ) -> None:
         self.store = store
         self.graph = graph
         self.slack = slack
-        self.may_read = may_read
+        self.recheck = recheck  # Checkpoint.recheck: whether a viewer may still see the dashboard at a refresh
         self.clock = clock
         self.days = days
         self._lock = threading.Lock()
@@ -60,9 +63,13 @@ class Home:
         self._published: dict[str, str] = {}  # user -> fingerprint of what they see
 
     def opened(self, user_id: str) -> None:
-        """``app_home_opened``: remember the person and publish their dashboard now."""
+        """``app_home_opened``, allowed by the checkpoint: remember the person and publish their dashboard now."""
         self._remember(user_id)
-        self.publish(user_id, force=True)
+        self.publish(user_id, *self._build(), force=True)
+
+    def refused(self, user_id: str, reason: str) -> None:
+        """``app_home_opened``, refused by the checkpoint: the tab says why (the person is not remembered)."""
+        self.publish(user_id, ui.not_allowed(reason), DENIED, force=True)
 
     def refresh(self) -> int:
         """Publish again for everyone who opened the tab, where what they would see changed; how many."""
@@ -70,15 +77,15 @@ class Home:
         if not viewers:
             return 0
         built = self._build()
-        return sum(1 for user_id in viewers if self.publish(user_id, built=built))
+        published = 0
+        for user_id in viewers:
+            decision = self.recheck(user_id, Act.HOME)
+            view, fingerprint = built if decision.allowed else (ui.not_allowed(decision.reason), DENIED)
+            published += self.publish(user_id, view, fingerprint)
+        return published
 
-    def publish(self, user_id: str, *, force: bool = False, built: tuple[dict, str] | None = None) -> bool:
-        decision = self.may_read(user_id)
-        if decision.allowed:
-            view, fingerprint = built or self._build()
-        else:
-            view = ui.not_allowed(decision.reason)
-            fingerprint = "denied"
+    def publish(self, user_id: str, view: dict, fingerprint: str, *, force: bool = False) -> bool:
+        """``views.publish`` of ``view`` unless the person already sees ``fingerprint`` (``force``: publish anyway)."""
         with self._lock:
             if not force and self._published.get(user_id) == fingerprint:
                 return False

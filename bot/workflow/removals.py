@@ -59,18 +59,8 @@ class Removals:
     def open_form(
         self, meta: ui.ChangeForm, trigger_id: str, *, push: bool = False, response_url: str | None = None
     ) -> None:
-        """Right after the ack (prompt pool): authorize, open (or push over the users view) the loading form, then
-        fill it in the worker pool."""
-        decision = self.policy.may_migrate(meta.user_id)
-        if not decision.allowed:
-            tell_user(
-                self.slack,
-                channel_id=meta.channel_id,
-                user_id=meta.user_id,
-                text=f":no_entry: {decision.reason}",
-                response_url=response_url,
-            )
-            return
+        """Right after the ack and the checkpoint (prompt pool): open (or push over the users view) the loading
+        form, then fill it in the worker pool."""
         view = ui.remove_loading(meta)
         try:
             opened = (self.slack.views_push if push else self.slack.views_open)(trigger_id=trigger_id, view=view)
@@ -110,12 +100,8 @@ class Removals:
             log.info("views.update %s (remove form) skipped: %s", view_id, error.response.get("error"))
 
     def confirm(self, meta: ui.ChangeForm, user_id: str, reason: str) -> ChangeRequest | None:
-        """The form was submitted: the change goes to the desk (approval or straight to Graph)."""
-        if user_id != meta.user_id or not meta.task_id:
-            tell_user(
-                self.slack, channel_id=meta.channel_id, user_id=user_id, text=":no_entry: This request is not yours."
-            )
-            return None
+        """The form was submitted (by its owner, naming a user: the checkpoint and the listener saw to that): the
+        change goes to the desk (approval or straight to Graph)."""
         try:
             job_name = self.graph.get_job(meta.job_id).name
         except (GraphError, CredentialError) as error:

@@ -105,17 +105,7 @@ class Reschedules:
         desk.kinds[self.kind] = self
 
     def open_form(self, meta: ui.RescheduleForm, trigger_id: str, *, response_url: str | None = None) -> None:
-        """Right after the ack (prompt pool): authorize, open the loading form, fill it in the worker pool."""
-        decision = self.policy.may_migrate(meta.user_id)
-        if not decision.allowed:
-            tell_user(
-                self.slack,
-                channel_id=meta.channel_id,
-                user_id=meta.user_id,
-                text=f":no_entry: {decision.reason}",
-                response_url=response_url,
-            )
-            return
+        """Right after the ack and the checkpoint (prompt pool): open the loading form, fill it in the worker pool."""
         try:
             opened = self.slack.views_open(trigger_id=trigger_id, view=ui.loading(meta))
         except SlackApiError as error:
@@ -169,11 +159,7 @@ class Reschedules:
         return None
 
     def confirm(self, meta: ui.RescheduleForm, user_id: str, when: datetime, reason: str) -> ChangeRequest | None:
-        if user_id != meta.user_id:
-            tell_user(
-                self.slack, channel_id=meta.channel_id, user_id=user_id, text=":no_entry: This request is not yours."
-            )
-            return None
+        """The form was submitted by its owner (the checkpoint saw to that): the change goes to the desk."""
         try:
             job = self.graph.get_job(meta.job_id)
         except (GraphError, CredentialError) as error:

@@ -1,8 +1,8 @@
 """``/migrate users <jobId> [failed|all|<user>]``: the per-user × workload view of a job, in a modal.
 
 The modal opens at once ("Loading…") with the command's fresh trigger_id; the job and its users are read from
-Graph in the worker pool and each page (Previous / Next) is a ``views.update``. Who may look: migrators and
-approvers (:meth:`bot.workflow.reports.Reports.may_read`).
+Graph in the worker pool and each page (Previous / Next) is a ``views.update``. Who may look (migrators and
+approvers) is decided by the checkpoint before any of this runs (:class:`bot.workflow.access.Checkpoint`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from bot.store import utcnow
 from bot.ui import users as ui
 from bot.ui.sentences import refusal_text
 from bot.workflow.flow import SlashRequest
-from bot.workflow.policy import Decision
 
 log = logging.getLogger(__name__)
 
@@ -42,30 +41,18 @@ class UsersView:
         *,
         graph: GraphClient,
         slack: WebClient,
-        may_read: Callable[[str], Decision],
         work: Executor,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.graph = graph
         self.slack = slack
-        self.may_read = may_read
         self.work = work
         self.clock = clock
         self._cache: TTLCache[str, list[MigrationTask]] = TTLCache(maxsize=32, ttl=TASKS_TTL)
         self._lock = threading.Lock()
 
     def open(self, request: SlashRequest, job_id: str, which: str) -> None:
-        """Right after the ack (prompt pool): authorize, open the loading modal, fill it in the worker pool."""
-        decision = self.may_read(request.user_id)
-        if not decision.allowed:
-            tell_user(
-                self.slack,
-                channel_id=request.channel_id,
-                user_id=request.user_id,
-                text=f":no_entry: {decision.reason}",
-                response_url=request.response_url,
-            )
-            return
+        """Right after the ack (prompt pool): open the loading modal, fill it in the worker pool."""
         ctx = ui.UsersContext(request.channel_id, job_id, request.user_id, request.team_id, which)
         try:
             opened = self.slack.views_open(trigger_id=request.trigger_id, view=ui.loading(ctx))
@@ -82,13 +69,6 @@ class UsersView:
         view = opened["view"]
         self.work.submit(self.show, ctx, view["id"], view.get("hash"))
 
-    def page(self, raw_metadata: str, user_id: str, view_id: str, view_hash: str | None, page: int) -> None:
-        """Previous / Next: show ``page`` of the same selection (read fresh from Graph)."""
-        ctx = ui.UsersContext.decode(raw_metadata)
-        if not self.may_read(user_id).allowed:
-            return
-        self.show(ctx.at(page), view_id, view_hash)
-
     def _tasks(self, job_id: str, *, fresh: bool) -> list[MigrationTask]:
         """The job's users: read from Graph when the view opens, then reused while paging for ``TASKS_TTL`` seconds
         (a batch of 2,000 users is 100 Graph pages; Previous / Next should not read them all again)."""
@@ -102,7 +82,7 @@ class UsersView:
         return tasks
 
     def show(self, ctx: ui.UsersContext, view_id: str, view_hash: str | None) -> None:
-        """Read the job and its users, then update the modal with the page ``ctx.page``."""
+        """Read the job and its users, then update the modal with the page ``ctx.page`` (also Previous / Next)."""
         try:
             job = self.graph.get_job(ctx.job_id)
             tasks = self._tasks(ctx.job_id, fresh=ctx.page == 0)
