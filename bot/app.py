@@ -3,6 +3,7 @@ functions of :mod:`bot.factories` (which the CLI commands use too)."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import threading
@@ -173,6 +174,7 @@ class MigrateBot:
         )
         self.app = ObservedApp(
             on_ack=self.metrics.ack,
+            answering=self.ack_first.answering,
             client=self.slack,
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
             token_verification_enabled=False,
@@ -202,9 +204,11 @@ class MigrateBot:
 
     # Lifecycle
     def start(self) -> None:
-        """Start background work. Every replica serves Slack; only the leader (:mod:`bot.db.leader`) sweeps the
-        running runs, expires approval requests, settles unclear actions and keeps the credential alive. With one
-        process on SQLite that is always this one, and runs interrupted at a restart are settled at once."""
+        """Start background work. Every replica serves Slack and records what Graph accepted while the database
+        refused the write; only the leader (:mod:`bot.db.leader`) sweeps the running runs, expires approval and
+        change requests, settles unclear actions, posts reminders, refreshes App Home tabs and keeps the credential
+        alive. With one process on SQLite that is always this one, and runs interrupted at a restart are settled
+        at once."""
         log.info("data folder %s; database %s", self.settings.data_dir, shown_url(self.settings.resolved_database_url))
         older = older_database_note(self.settings)
         if older is not None:
@@ -221,11 +225,6 @@ class MigrateBot:
             self.workers.submit(self.flow.reconcile_interrupted, started_before=started)
         for job_id, job, seconds in (
             ("reconcile-starting", self._reconcile_unsettled, APPROVAL_SWEEP_SECONDS),
-            (
-                "settle-unrecorded",
-                self.flow.settle_unrecorded,
-                min(SETTLE_SECONDS, self.settings.poll_interval_seconds),
-            ),
             ("expire-approvals", self.approvals.expire_overdue, APPROVAL_SWEEP_SECONDS),
             ("expire-changes", self.desk.expire_overdue, APPROVAL_SWEEP_SECONDS),
             ("reminders", self.reminders.sweep, SWEEP_SECONDS),
@@ -242,7 +241,18 @@ class MigrateBot:
                 coalesce=True,
                 max_instances=1,
             )
+        # Every replica: what Graph accepted while the database refused the write is kept in this process's memory.
+        self.scheduler.add_job(
+            self.flow.settle_unrecorded,
+            "interval",
+            seconds=min(SETTLE_SECONDS, self.settings.poll_interval_seconds),
+            id="settle-unrecorded",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
         self.health.schedule(self.scheduler, only_if=self._leads)  # daily silent refresh of the credential
+        self.metrics.watch_leader(self._leads)
         self.leader.start()
 
     def _leads(self) -> bool:
@@ -250,7 +260,7 @@ class MigrateBot:
 
     def _leader_only(self, job: Callable[[], Any]) -> None:
         if self._leads():
-            job()
+            contextvars.copy_context().run(job)  # ids a job binds for its log lines stay with that job
 
     def _on_elected(self) -> None:
         """This replica became the leader: sweep now rather than one interval later (a takeover resumes at once)."""
@@ -336,8 +346,7 @@ class MigrateBot:
                 return operations(environ, start_response)
             if self.draining.is_set():  # Slack retries elsewhere (X-Slack-Retry-Num); the balancer sends it on
                 return _json(start_response, "503 Service Unavailable", {"ok": False, "error": "shutting_down"})
-            with self.ack_first.answering():
-                return slack_handler(environ, start_response)
+            return slack_handler(environ, start_response)
 
         return application
 

@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     # Operating it
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    metrics_port: int | None = Field(None, ge=1, le=65535)  # /metrics and /healthz on their own port
+    metrics_port: int | None = Field(None, ge=1, le=65535)  # /healthz, /readyz and /metrics on their own port
 
     @field_validator("log_format", mode="before")
     @classmethod
@@ -152,10 +152,6 @@ class Settings(BaseSettings):
         if self.token_cache_key is None:
             return None
         return base64.b64decode(self.token_cache_key.get_secret_value())
-
-    @property
-    def has_slack_credentials(self) -> bool:
-        return self.slack_bot_token is not None
 
     @property
     def has_any_credentials(self) -> bool:

@@ -394,11 +394,6 @@ class Store:
         """Whether several processes may share this database (PostgreSQL), rather than one (SQLite)."""
         return self.engine.dialect.name == "postgresql"
 
-    def ping(self) -> None:
-        """One round trip to the database; raises when it does not answer."""
-        with self.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-
     @contextmanager
     def run_claim(self, run_id: int) -> Iterator[bool]:
         """Exclusive use of one run across processes while the block runs: yields False when another process holds
@@ -444,9 +439,11 @@ class Store:
         return True
 
     def prune_deliveries(self, older_than: datetime) -> int:
-        """Forget deliveries recorded before ``older_than`` (Slack re-delivers within minutes)."""
+        """Forget deliveries and used modal submissions recorded before ``older_than`` (Slack re-delivers within
+        minutes); how many rows went."""
         with self.session() as session:
-            return session.execute(delete(SlackDelivery).where(SlackDelivery.at < older_than)).rowcount or 0
+            gone = session.execute(delete(SlackDelivery).where(SlackDelivery.at < older_than)).rowcount or 0
+            return gone + (session.execute(delete(UsedSubmission).where(UsedSubmission.at < older_than)).rowcount or 0)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -480,6 +477,30 @@ class Store:
     def get_run(self, run_id: int) -> Run | None:
         with self.session() as session:
             return session.get(Run, run_id)
+
+    def get_runs(self, run_ids: Iterable[int]) -> list[Run]:
+        """The runs with these ids, read now, in id order (missing ids are left out)."""
+        ids = sorted(set(run_ids))
+        if not ids:
+            return []
+        with self.session() as session:
+            return list(session.scalars(select(Run).where(Run.id.in_(ids)).order_by(Run.id)))
+
+    def claim_root_post(self, run_id: int, *, now: datetime, stale_before: datetime) -> Run | None:
+        """Mark the run's root message as being posted now, unless it is posted already or another post of it was
+        sent after ``stale_before`` (still waiting for its answer): the fresh run when this caller may post, else
+        None. One atomic ``UPDATE``, so two processes never both post it."""
+        with self.session() as session:
+            claimed = session.execute(
+                update(Run)
+                .where(
+                    Run.id == run_id,
+                    Run.root_ts.is_(None),
+                    (Run.root_posting_at.is_(None)) | (Run.root_posting_at < stale_before),
+                )
+                .values(root_pending=True, root_posting_at=now)
+            ).rowcount
+            return session.get(Run, run_id) if claimed == 1 else None
 
     def active_run_for(self, job_id: str, *, lane: str | None = None) -> Run | None:
         """An active run of the job; with ``lane`` (an action) only one in that action's lane."""
@@ -598,14 +619,9 @@ class Store:
         with self.session() as session:
             return list(session.scalars(statement))
 
-    def check_writable(self) -> None:
-        """Write one row of ``bot_meta``: raises when the database cannot be written."""
-        with self.session() as session:
-            session.merge(Meta(key="last_write_check", value=utcnow().isoformat()))
-
     def healthy(self, timeout: float = 2.0) -> str | None:
-        """None when the database takes a write within ``timeout`` seconds, else why not (for readiness and
-        ``/healthz``: a full disk, a lock held elsewhere, a read-only file, a server that is down)."""
+        """None when the database takes a write within ``timeout`` seconds, else why not (for ``/readyz``: a full
+        disk, a lock held elsewhere, a read-only file, a server that is down)."""
         dialect = self.engine.dialect.name
         millis = int(timeout * 1000)
         try:

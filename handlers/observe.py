@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -47,21 +48,29 @@ def _job_id(body: dict) -> str | None:
 
 class ObservedApp(App):
     """A Bolt ``App`` whose every request is timed to its ack (listeners ack before they return:
-    ``process_before_response``) and runs with its Slack user and job id bound for the log lines.
+    ``process_before_response``), runs with its Slack user and job id bound for the log lines, and is marked as
+    being answered (``answering``) in both transports, HTTP and Socket Mode.
 
     A Bolt middleware can't do this: its ``next()`` only lets the chain go on, the listener runs after it returned.
     """
 
-    def __init__(self, *args: Any, on_ack: Callable[[str, float], None] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        on_ack: Callable[[str, float], None] | None = None,
+        answering: Callable[[], AbstractContextManager[Any]] = nullcontext,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._on_ack = on_ack
+        self._answering = answering  # marks the request in flight (bot.workflow.ackfirst: work waits for acks)
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
         started = time.perf_counter()
         body = req.body if isinstance(req.body, dict) else {}
         status = None
         try:
-            with log_context(slack_user=_user(body), job_id=_job_id(body)):
+            with self._answering(), log_context(slack_user=_user(body), job_id=_job_id(body)):
                 response = super().dispatch(req)
                 status = response.status
                 return response

@@ -81,7 +81,7 @@ def test_metrics_after_a_command_and_a_poll(make_world):
     )
     assert value(samples, "migrate_bot_leader") == 1
 
-    world.bot.metrics.set_leader(False)  # what the leader election calls when this replica follows
+    world.bot.begin_shutdown()  # a replica that lets go of leadership follows
     assert value(scrape(url), "migrate_bot_leader") == 0
 
 

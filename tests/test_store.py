@@ -90,8 +90,7 @@ def test_schema_upgrade_adds_missing_columns(tmp_path):
     assert run.poll_failures == 0 and run.final_notice is None
 
 
-def test_check_writable_fails_on_a_read_only_database(store, tmp_path):
-    store.check_writable()
+def test_healthy_says_why_a_read_only_database_takes_no_write(store, tmp_path):
+    assert store.healthy() is None
     read_only = Store(create_engine(f"sqlite:///file:{tmp_path}/state/bot.db?mode=ro&uri=true"))
-    with pytest.raises(DBAPIError):
-        read_only.check_writable()
+    assert "readonly" in (read_only.healthy() or "")

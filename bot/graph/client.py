@@ -541,6 +541,8 @@ def _origin(url: str) -> tuple[str, str]:
 def _operation(method: str, path: str, base_path: str) -> str:
     """A request's operation for metrics (``get_job``, ``migrate``, ``get_user`` ...), never an id."""
     segments = [part for part in path[len(base_path) :].split("/") if part] if path.startswith(base_path) else []
+    if segments == ["$batch"]:
+        return "batch"
     if len(segments) == 2 and segments[0].lower() == "users":
         return "get_user"
     if [part.lower() for part in segments[:3]] != ["solutions", "migrations", "crosstenantmigrationjobs"]:

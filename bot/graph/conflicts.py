@@ -17,7 +17,6 @@ from cachetools import TTLCache
 from bot.errors import BatchConflict, CredentialError, GraphError, GraphErrorInfo
 from bot.graph.client import GraphClient
 from bot.graph.models import JobStatus, MigrationJob
-from bot.slack.mrkdwn import escape
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +107,3 @@ def describe(conflicts: list[Conflict]) -> str:
             f"({conflict.job.id}, {conflict.job.status_label}): {shown}{more}"
         )
     return "Microsoft allows a user in only one active batch. " + "; ".join(parts) + "."
-
-
-def conflict_text(error: BatchConflict) -> str:
-    """The refusal for a person (mrkdwn, escaped)."""
-    return f":no_entry: *Can't start the migration:* {escape(error.info.message)}\n*Next step:* {error.hint}"

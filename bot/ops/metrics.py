@@ -108,9 +108,9 @@ class Metrics:
         self.sweep_seconds.observe(seconds)
         self.poll_lag.set(max(0.0, lag))
 
-    def set_leader(self, leading: bool) -> None:
-        """Called by the leader election when this replica becomes leader or follower."""
-        self.leader.set(1 if leading else 0)
+    def watch_leader(self, leads: Callable[[], bool]) -> None:
+        """``migrate_bot_leader`` from ``leads()`` at each scrape."""
+        self.leader.set_function(lambda: 1.0 if leads() else 0.0)
 
     def watch_runs(self, count_by_state: Callable[[], Mapping[str, int]], states: Iterable[str]) -> None:
         """``migrate_bot_runs{state}`` from ``count_by_state()`` at each scrape (every state, 0 when none)."""

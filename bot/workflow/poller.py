@@ -22,6 +22,7 @@ outlived the client's retry handler) means nothing was posted, so the post is si
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import math
@@ -259,11 +260,13 @@ class Poller:
                 self.on_sweep(time.monotonic() - now, lag)
 
     def _sweep(self, now: float) -> None:
-        runs = self.store.runs_in(RunState.RUNNING)
+        runs = self.store.runs_in(RunState.RUNNING)  # which runs are due; each group reads its own again once claimed
         with self._guard:
             due = [run for run in runs if self._not_before.get(run.id, 0.0) <= now]
         groups = [due[start : start + POLL_BATCH] for start in range(0, len(due), POLL_BATCH)]
-        for done in futures.as_completed([self._pool.submit(self._poll_group, group) for group in groups]):
+        # each group in a context of its own: ids bound for its log lines don't linger on the pool's threads
+        submitted = [self._pool.submit(contextvars.copy_context().run, self._poll_group, group) for group in groups]
+        for done in futures.as_completed(submitted):
             done.result()
 
     def _poll_group(self, runs: list[Run]) -> None:
@@ -274,9 +277,8 @@ class Poller:
                 held.enter_context(self._lock(run_id))
             mine = held.enter_context(self.store.runs_claim(run.id for run in runs))
             ready: list[Run] = []
-            for run in runs:
-                if run.id not in mine:
-                    continue
+            # Read again now that the runs are ours: the sweep's snapshot may predate another replica's last poll.
+            for run in self.store.get_runs(mine):
                 try:
                     with log_context(run_id=run.id, job_id=run.job_id):
                         prepared = self._before_read(run.id, run)

@@ -22,9 +22,10 @@ def post_root_once(
     """Post the run's root message unless another post of it is in flight or an earlier post whose answer was lost
     is found in the channel.
 
-    The intent (``root_pending``) and the moment of sending (``root_posting_at``) are recorded before posting, so
-    a post still waiting for Slack's answer (a 429, a slow Slack) is told apart from one whose answer was lost:
-    within :data:`ROOT_POST_DEADLINE` of sending, others wait for its answer. Returns the run (with ``root_ts`` and
+    The intent (``root_pending``) and the moment of sending (``root_posting_at``) are claimed in one atomic update
+    before posting (:meth:`bot.store.Store.claim_root_post`), so two processes never both post it, and a post still
+    waiting for Slack's answer (a 429, a slow Slack) is told apart from one whose answer was lost: within
+    :data:`ROOT_POST_DEADLINE` of sending, others wait for its answer. Returns the run (with ``root_ts`` and
     ``posted`` fields once posted or found), Slack's error when it is not (:data:`IN_FLIGHT` while another post
     waits), and whether that error means the answer was lost (the message may be there: ``root_pending`` stays
     set and the next look searches before posting)."""
@@ -37,7 +38,10 @@ def post_root_once(
             return run, str(error), True
         if found:
             return store.update_run(run.id, root_ts=found, root_pending=False, root_posting_at=None), None, False
-    run = store.update_run(run.id, root_pending=True, root_posting_at=now)
+    claimed = store.claim_root_post(run.id, now=now, stale_before=now - ROOT_POST_DEADLINE)
+    if claimed is None:  # posted meanwhile, or another process's post of it is waiting for its answer
+        return store.get_run(run.id) or run, IN_FLIGHT, True
+    run = claimed
     try:
         ts = post_root(slack, channel_id=run.channel_id, run_id=run.id, text=text, blocks=blocks)
     except Unanswered as error:  # lost: the next look searches the channel at once
