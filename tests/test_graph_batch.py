@@ -153,3 +153,35 @@ def test_the_batch_carries_the_token_and_a_client_request_id(sim, client):
     outer = sim.requests[0]
     assert outer.headers["authorization"] == f"Bearer <redacted, {len(TOKEN)} chars>"
     assert outer.headers["client-request-id"] and outer.headers["content-type"] == "application/json"
+
+
+def test_users_are_read_twenty_per_batch_each_with_its_own_outcome(sim, client, sleeps):
+    job = sim.create_job("people", status="inProgress", users=45)
+    ids = [task.id.lower() for task in client.list_tasks(job)]
+    sim.inject_fault("429", retry_after=2, path_contains=ids[3])
+    sim.clear_requests()
+    users = client.get_users([user_id.upper() for user_id in ids] + [MISSING, ids[0]])
+    assert list(users) == ids + [MISSING]
+    assert (
+        [len(b) for b in batches(sim)] == [20, 1, 20, 6]  # the throttled one again before the next 20
+        and batches(sim)[1][0].startswith(ids[3])
+        and single_gets(sim) == 0
+    )
+    assert all(
+        request["url"].endswith("?$select=id,userPrincipalName,displayName")
+        for r in sim.requests
+        if r.method == "POST"
+        for request in json.loads(r.body)["requests"]
+    )
+    assert isinstance(users[MISSING], GraphNotFound) and len(sleeps) == 1 and 1.9 <= sleeps[0] <= 2.0
+    assert users[ids[3]]["userPrincipalName"] == client.get_user(ids[3])["userPrincipalName"]
+
+
+def test_without_batching_users_are_read_one_by_one(sim, client):
+    sim.batch_unavailable = 501
+    job = sim.create_job("people", status="inProgress", users=3)
+    ids = [task.id.lower() for task in client.list_tasks(job)]
+    sim.clear_requests()
+    users = client.get_users(ids + [MISSING])
+    assert all(isinstance(users[user_id], dict) for user_id in ids) and isinstance(users[MISSING], GraphNotFound)
+    assert len(batches(sim)) == 1 and single_gets(sim) == 4 and not client.batching

@@ -1,5 +1,6 @@
 """User principal names beside object ids in the final notice and ``/migrate status``: Graph's
-``GET /users/{id}?$select=...`` on the simulator, cached with a bound, and ids only (one log line) on a 403."""
+``GET /users/{id}?$select=...`` on the simulator, 20 to a ``$batch`` (one by one where batching is unavailable),
+cached with a bound, and ids only (one log line) on a 403."""
 
 from __future__ import annotations
 
@@ -17,6 +18,23 @@ ADA = "ada.lovelace@target.example"
 
 def user_requests(sim) -> int:
     return sum(1 for r in sim.requests if r.method == "GET" and r.path.lower().startswith("/beta/users/"))
+
+
+def batch_posts(sim) -> int:
+    return sum(1 for r in sim.requests if r.method == "POST" and r.path.endswith("/$batch"))
+
+
+def single_user_gets(sim) -> int:
+    return sum(
+        1 for r in sim.requests if r.method == "GET" and r.path.lower().startswith("/beta/users/") and not r.batch_id
+    )
+
+
+def many_users(world, count: int) -> list[str]:
+    job = world.sim.create_job("many", status="validatePassed", users=count)
+    ids = [task.id.lower() for task in world.graph.list_tasks(job)]
+    world.sim.clear_requests()
+    return ids
 
 
 def failing_user(world, run) -> str:
@@ -64,7 +82,7 @@ def test_names_are_cached_with_a_bound(poller_world):
     job = world.sim.create_job("cache", status="validatePassed", users=3)
     ids = [task.id for task in world.graph.list_tasks(job)]
     directory = UserDirectory(world.graph, cache_size=2)
-    assert set(directory.names(ids)) == set(ids)  # three at once, on the pool
+    assert set(directory.names(ids)) == set(ids)  # three at once, in one batch
     assert user_requests(world.sim) == 3 and len(directory._names) == 2  # the bound holds
     for user_id in ids:  # one by one: the order of use is known
         directory.names([user_id])
@@ -94,3 +112,43 @@ def test_migrate_status_lists_upns(make_world):
     [answer] = world.slack.wait_for("response_url", count=before + 1, timeout=10)[before:]
     assert f"{ADA} (`{failing}`)" in str(answer.args)
     assert world.run_for(job) is None or world.run_for(job).state != RunState.RUNNING
+
+
+def test_names_for_45_users_are_read_with_3_batch_requests(poller_world):
+    world = poller_world
+    ids = many_users(world, 45)
+    world.sim.state.name_user(ids[44], ADA)
+    directory = UserDirectory(world.graph)
+    names = directory.names([user_id.upper() for user_id in ids])
+    assert set(names) == set(ids) and names[ids[44]] == ADA and names[ids[0]].endswith("@target.example")
+    assert batch_posts(world.sim) == 3 and user_requests(world.sim) == 45 and single_user_gets(world.sim) == 0
+    assert directory.names(ids) == names and batch_posts(world.sim) == 3  # then from the cache
+
+
+def test_without_the_permission_one_refused_batch_then_ids_only_for_a_pause(poller_world, caplog):
+    world = poller_world
+    world.sim.deny("getUser")
+    ids = many_users(world, 45)
+    now = [0.0]
+    directory = UserDirectory(world.graph, denied_pause=60, monotonic=lambda: now[0])
+    caplog.set_level(logging.WARNING, logger="bot.graph.directory")
+    assert directory.names(ids) == {}
+    assert batch_posts(world.sim) == 1 and user_requests(world.sim) == 20  # the other 25 would be refused too
+    assert directory.names(ids) == {} and batch_posts(world.sim) == 1  # paused: nothing asked
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.graph.directory"]
+    assert len(lines) == 1 and "403" in lines[0] and "User.ReadBasic.All" in lines[0]
+    world.sim.deny("getUser", False)  # granted later: after the pause names come without a restart
+    now[0] = 61
+    assert set(directory.names(ids)) == set(ids) and batch_posts(world.sim) == 4
+
+
+def test_without_batching_names_are_read_one_by_one(poller_world):
+    world = poller_world
+    world.sim.batch_unavailable = 404
+    ids = many_users(world, 45)
+    unknown = "00000000-0000-4000-8000-000000000000"
+    directory = UserDirectory(world.graph)
+    assert set(directory.names(ids + [unknown])) == set(ids)
+    assert batch_posts(world.sim) == 1 and single_user_gets(world.sim) == 46 and not world.graph.batching
+    world.sim.clear_requests()
+    assert directory.names([unknown]) == {} and world.sim.requests == []  # a 404 is remembered as no name

@@ -1,8 +1,9 @@
 """The Microsoft Graph client for cross-tenant migration jobs (beta; synchronous, on httpx).
 
 Reads (GET) retry 429/503/504, timeouts and connection failures, honouring ``Retry-After``, else with capped
-exponential backoff and jitter. :meth:`GraphClient.get_jobs` reads many jobs with Graph JSON batching (20 per
-``POST /$batch``) and retries a throttled or failed job inside a batch alone, after its own ``Retry-After``. The actions (validate, migrate, cancel) are not idempotent: they are sent again
+exponential backoff and jitter. :meth:`GraphClient.get_jobs` and :meth:`GraphClient.get_users` read many with
+Graph JSON batching (20 per ``POST /$batch``) and retry a throttled or failed read inside a batch alone, after its
+own ``Retry-After``. The actions (validate, migrate, cancel) are not idempotent: they are sent again
 only when Graph certainly did not process them (429, or the connection could not be opened). After any other
 failure (a timeout, a dropped connection, a 5xx) the job is read again and compared with a read made just before
 the action (or the ``before=`` job the caller passes) to decide whether the action took effect.
@@ -167,11 +168,8 @@ class GraphClient:
         a job asked to wait longer than this (or than ``max_backoff``) is not retried but answered with its error.
         """
         ids = list(dict.fromkeys(parse_job_id(job_id) for job_id in job_ids))
-        results: dict[str, MigrationJob | GraphError] = {}
-        for start in range(0, len(ids), BATCH_SIZE):
-            chunk = ids[start : start + BATCH_SIZE]
-            results.update(self._batch_jobs(chunk, max_wait) if self._batching else self._single_jobs(chunk))
-        return results
+        bodies = self._read_many({job_id: f"{JOBS_PATH}/{job_id}" for job_id in ids}, max_wait)
+        return {job_id: _parsed(MigrationJob, body) for job_id, body in bodies.items()}
 
     def list_jobs(self, *, max_pages: int | None = None) -> list[MigrationJob]:
         """Every job of the tenant, following ``@odata.nextLink`` to the last page (or only ``max_pages``)."""
@@ -184,8 +182,15 @@ class GraphClient:
 
     def get_user(self, user_id: str) -> dict[str, Any]:
         """``GET /users/{id}?$select=id,userPrincipalName,displayName`` (needs User.ReadBasic.All)."""
-        response = self._get(f"{self._base}/users/{quote(user_id, safe='')}?$select={USER_SELECT}")
-        return _json(response)
+        return _json(self._get(self._base + _user_path(user_id)))
+
+    def get_users(
+        self, user_ids: Iterable[str], *, max_wait: float | None = None
+    ) -> dict[str, dict[str, Any] | GraphError]:
+        """Many users (id, userPrincipalName, displayName), by lower-case id: each a user or the
+        :class:`~bot.errors.GraphError` of its own read. Batched, retried and falling back like :meth:`get_jobs`."""
+        ids = list(dict.fromkeys(user_id.lower() for user_id in user_ids))
+        return self._read_many({user_id: _user_path(user_id) for user_id in ids}, max_wait)
 
     # Actions
     def validate_job(self, job_id: str, *, before: MigrationJob | None = None) -> ActionResult:
@@ -237,61 +242,67 @@ class GraphClient:
         self.close()
 
     # Batched reads
-    def _single_jobs(self, job_ids: list[str]) -> dict[str, MigrationJob | GraphError]:
-        results: dict[str, MigrationJob | GraphError] = {}
-        for job_id in job_ids:
+    def _read_many(self, paths: dict[str, str], max_wait: float | None) -> dict[str, dict[str, Any] | GraphError]:
+        """GETs of ``{key: path relative to the version}``, 20 to a ``POST /$batch`` (or one by one once batching
+        is unavailable): each key's JSON body or the error of its own read."""
+        keys = list(paths)
+        results: dict[str, dict[str, Any] | GraphError] = {}
+        for start in range(0, len(keys), BATCH_SIZE):
+            chunk = {key: paths[key] for key in keys[start : start + BATCH_SIZE]}
+            results.update(self._batch_reads(chunk, max_wait) if self._batching else self._single_reads(chunk))
+        return {key: results[key] for key in keys}  # in the order asked, retried reads too
+
+    def _single_reads(self, paths: dict[str, str]) -> dict[str, dict[str, Any] | GraphError]:
+        results: dict[str, dict[str, Any] | GraphError] = {}
+        for key, path in paths.items():
             try:
-                results[job_id] = self.get_job(job_id)
+                results[key] = _json(self._get(self._base + path))
             except GraphError as error:
-                results[job_id] = error
+                results[key] = error
         return results
 
-    def _batch_jobs(self, job_ids: list[str], max_wait: float | None) -> dict[str, MigrationJob | GraphError]:
-        """At most 20 jobs: one batch, then again for the jobs whose own answer asks for a retry."""
-        pending = {str(n): job_id for n, job_id in enumerate(job_ids)}
+    def _batch_reads(self, paths: dict[str, str], max_wait: float | None) -> dict[str, dict[str, Any] | GraphError]:
+        """At most 20 reads: one batch, then again for the reads whose own answer asks for a retry."""
+        pending = {str(n): key for n, key in enumerate(paths)}
         due = dict.fromkeys(pending, 0.0)  # monotonic time each may be sent again
         attempts = dict.fromkeys(pending, 0)
-        results: dict[str, MigrationJob | GraphError] = {}
+        results: dict[str, dict[str, Any] | GraphError] = {}
         longest = self._max_backoff if max_wait is None else min(max_wait, self._max_backoff)
         skew = 0.0  # keeps the schedule when ``sleep`` returns early (tests inject one that does not sleep)
         while pending:
             now = time.monotonic() + skew
-            wake = min(due[key] for key in pending)
+            wake = min(due[n] for n in pending)
             if wake > now:
                 self._sleep(wake - now)
                 skew = max(skew, wake - time.monotonic())
                 now = time.monotonic() + skew
-            ready = {key: job_id for key, job_id in pending.items() if due[key] <= now}
+            ready = {n: paths[key] for n, key in pending.items() if due[n] <= now}
             try:
                 answers = self._send_batch(ready)
             except GraphError as error:
                 if error.status_code in _BATCH_UNAVAILABLE:
-                    log.warning("Graph batching is unavailable (HTTP %s): reading jobs one by one", error.status_code)
+                    log.warning("Graph batching is unavailable (HTTP %s): reading one by one", error.status_code)
                     self._batching = False
-                    results.update(self._single_jobs(list(pending.values())))
+                    results.update(self._single_reads({key: paths[key] for key in pending.values()}))
                     return results
-                for key in ready:
-                    results[pending.pop(key)] = error
+                for n in ready:
+                    results[pending.pop(n)] = error
                 continue
-            for key, job_id in ready.items():
-                outcome = _batch_outcome(answers.get(key), job_id)
-                attempts[key] += 1
-                if isinstance(outcome, GraphError) and attempts[key] < self._max_attempts and _retryable_read(outcome):
+            for n, path in ready.items():
+                outcome = _batch_outcome(answers.get(n), path)
+                attempts[n] += 1
+                if isinstance(outcome, GraphError) and attempts[n] < self._max_attempts and _retryable_read(outcome):
                     wait = _retry_after_of(outcome)
-                    wait = self._backoff(attempts[key]) if wait is None else wait
+                    wait = self._backoff(attempts[n]) if wait is None else wait
                     if wait <= longest:
-                        due[key] = time.monotonic() + skew + wait
+                        due[n] = time.monotonic() + skew + wait
                         continue
-                results[pending.pop(key)] = outcome
+                results[pending.pop(n)] = outcome
         return results
 
     def _send_batch(self, requests: dict[str, str]) -> dict[str, dict[str, Any]]:
-        """One ``POST /$batch`` of job GETs (``{request id: job id}``); the answers by request id."""
-        body = {
-            "requests": [
-                {"id": key, "method": "GET", "url": f"{JOBS_PATH}/{job_id}"} for key, job_id in requests.items()
-            ]
-        }
+        """One ``POST /$batch`` of GETs (``{request id: path}``); the answers by request id."""
+        body = {"requests": [{"id": n, "method": "GET", "url": path} for n, path in requests.items()]}
         response = self._read_retrying(
             self._request, "POST", self._base + BATCH_PATH, content=json.dumps(body).encode()
         )
@@ -615,23 +626,35 @@ def _error_for(response: httpx.Response) -> GraphError:
     )
 
 
-def _batch_outcome(answer: dict[str, Any] | None, job_id: str) -> MigrationJob | GraphError:
-    """One job's answer inside a batch: the job, or the error of that answer alone."""
+def _batch_outcome(answer: dict[str, Any] | None, path: str) -> dict[str, Any] | GraphError:
+    """One read's answer inside a batch: its JSON body, or the error of that answer alone."""
+    what = path.split("?", 1)[0]
     if answer is None:
-        return GraphError(GraphErrorInfo(None, None, f"Graph's batch answer left out job {job_id}."))
+        return GraphError(GraphErrorInfo(None, None, f"Graph's batch answer left out {what}."))
     status = answer.get("status")
     body = answer.get("body")
     if not isinstance(status, int):
-        return GraphError(GraphErrorInfo(None, None, f"Graph's batch answer for job {job_id} has no status."))
+        return GraphError(GraphErrorInfo(None, None, f"Graph's batch answer for {what} has no status."))
     if 200 <= status < 300 and isinstance(body, dict):
-        try:
-            return _model(MigrationJob, body, None)
-        except GraphError as error:
-            return error
+        return body
     if 200 <= status < 300:
-        return GraphError(GraphErrorInfo(status, None, f"Graph returned job {job_id} without a body."))
+        return GraphError(GraphErrorInfo(status, None, f"Graph returned {what} without a body."))
     headers = httpx.Headers({str(k): str(v) for k, v in (answer.get("headers") or {}).items()})
     return _error_from(status, headers, body, _reason(status), None)
+
+
+def _parsed(model: type[_Model], body: dict[str, Any] | GraphError) -> _Model | GraphError:
+    """A read's body as ``model``, or its error (the read's own, or that the body is not one)."""
+    if isinstance(body, GraphError):
+        return body
+    try:
+        return _model(model, body, None)
+    except GraphError as error:
+        return error
+
+
+def _user_path(user_id: str) -> str:
+    return f"/users/{quote(user_id, safe='')}?$select={USER_SELECT}"
 
 
 def _reason(status: int) -> str:

@@ -1,12 +1,13 @@
 """User principal names for the object ids Graph lists (job tasks), so people see ``ada@contoso.com``.
 
 ``GET /users/{id}?$select=id,userPrincipalName,displayName`` (delegated: User.ReadBasic.All; application:
-User.Read.All, as "Get a user" accepts no application User.ReadBasic.All), one
-request per unknown id on a small bounded pool, answers kept in a bounded LRU cache. Graph's JSON ``$batch``
-(up to 20 requests per call) would replace the pool in :meth:`UserDirectory._fetch_many`.
+User.Read.All, as "Get a user" accepts no application User.ReadBasic.All) for the unknown ids, through
+:meth:`bot.graph.client.GraphClient.get_users`: 20 to a Graph JSON ``$batch``, one by one where batching is
+unavailable. Answers are kept in a bounded LRU cache.
 
 Without the permission Graph answers 403: the directory logs one line and lists ids only for a while (then tries
-again, so granting the permission later needs no restart). Any other failure leaves that id without a name.
+again, so granting the permission later needs no restart). An id Graph does not know (404) is remembered as having
+no name; any other failure leaves that id without a name this time.
 """
 
 from __future__ import annotations
@@ -15,22 +16,21 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from bot.errors import CredentialError, GraphAuthError, GraphError, GraphNotFound
+from bot.graph.client import BATCH_SIZE
 
 log = logging.getLogger(__name__)
 
 CACHE_SIZE = 5000
-LOOKUP_THREADS = 4
 DENIED_PAUSE_SECONDS = 3600.0
 PERMISSION = {"delegated": "User.ReadBasic.All (delegated)", "application": "User.Read.All (application)"}
 
 
 class UserSource(Protocol):
-    def get_user(self, user_id: str) -> dict[str, Any]: ...
+    def get_users(self, user_ids: Iterable[str]) -> Mapping[str, dict[str, Any] | GraphError]: ...
 
 
 class UserDirectory:
@@ -41,7 +41,6 @@ class UserDirectory:
         graph: UserSource,
         *,
         cache_size: int = CACHE_SIZE,
-        threads: int = LOOKUP_THREADS,
         denied_pause: float = DENIED_PAUSE_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
         permission: str = PERMISSION["delegated"],
@@ -49,7 +48,6 @@ class UserDirectory:
         self.graph = graph
         self.permission = permission
         self.cache_size = cache_size
-        self.threads = threads
         self.denied_pause = denied_pause
         self.monotonic = monotonic
         self._names: OrderedDict[str, str | None] = OrderedDict()  # None: Graph does not know the id
@@ -70,41 +68,45 @@ class UserDirectory:
                         known[user_id] = self._names[user_id]  # type: ignore[assignment]
                 else:
                     missing.append(user_id)
-            denied = self._denied_until is not None and self.monotonic() < self._denied_until
-        if missing and not denied:
+        if missing and not self._is_denied():
             for user_id, name in self._fetch_many(missing).items():
                 if name:
                     known[user_id] = name
         return known
 
     def _fetch_many(self, user_ids: list[str]) -> dict[str, str | None]:
-        if len(user_ids) == 1:
-            pairs = [(user_ids[0], self._fetch(user_ids[0]))]
-        else:
-            with ThreadPoolExecutor(min(self.threads, len(user_ids)), thread_name_prefix="upn") as pool:
-                pairs = list(zip(user_ids, pool.map(self._fetch, user_ids)))
-        return dict(pairs)
+        """Batch by batch, stopping at a 403 (the rest would be refused too)."""
+        names: dict[str, str | None] = {}
+        for start in range(0, len(user_ids), BATCH_SIZE):
+            if self._is_denied():
+                break
+            names.update(self._fetch_batch(user_ids[start : start + BATCH_SIZE]))
+        return names
 
-    def _fetch(self, user_id: str) -> str | None:
-        with self._guard:
-            if self._denied_until is not None and self.monotonic() < self._denied_until:
-                return None
+    def _fetch_batch(self, user_ids: list[str]) -> dict[str, str | None]:
         try:
-            user = self.graph.get_user(user_id)
-        except GraphNotFound:
-            self._remember(user_id, None)
-            return None
-        except GraphAuthError as error:
-            if error.status_code == 403:
-                self._denied(error)
-            return None
+            answers = self.graph.get_users(user_ids)
         except (GraphError, CredentialError) as error:
-            log.debug("user %s not looked up: %s", user_id, error)
-            return None
-        name = user.get("userPrincipalName") or user.get("displayName")
-        name = str(name) if name else None
-        self._remember(user_id, name)
-        return name
+            log.debug("%d users not looked up: %s", len(user_ids), error)
+            return {}
+        names: dict[str, str | None] = {}
+        for user_id in user_ids:
+            answer = answers.get(user_id)
+            if isinstance(answer, dict):
+                name = answer.get("userPrincipalName") or answer.get("displayName")
+                names[user_id] = str(name) if name else None
+                self._remember(user_id, names[user_id])
+            elif isinstance(answer, GraphNotFound):
+                self._remember(user_id, None)
+            elif isinstance(answer, GraphAuthError) and answer.status_code == 403:
+                self._denied(answer)
+            else:
+                log.debug("user %s not looked up: %s", user_id, answer)
+        return names
+
+    def _is_denied(self) -> bool:
+        with self._guard:
+            return self._denied_until is not None and self.monotonic() < self._denied_until
 
     def _remember(self, user_id: str, name: str | None) -> None:
         with self._guard:
