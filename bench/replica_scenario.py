@@ -64,7 +64,7 @@ def replicas(world: WorldClient, workdir: Path, config: Config, report: Report, 
             send_concurrently(urls, world, command_jobs[: config.warmup_commands], 2)  # warm-up, not counted
             sent = send_concurrently(urls, world, command_jobs[config.warmup_commands :], config.senders)
 
-            _wait_for_poll(world, run_ids, time.time(), config.interval)  # the leader is polling the runs
+            _wait_for_poll(world, run_ids, time.time(), config.interval + 5)  # the leader is polling the runs
             killed_at = time.time()
             leader.kill()
             dead_at = time.time()  # a request received after this is the follower's
