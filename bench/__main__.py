@@ -20,16 +20,17 @@ from typing import Any
 
 from bench.options import add_arguments
 from bench.processes import WorldProcess, cpu_plan
+from bench.replica_scenario import replicas
 from bench.report import Report, machine
 from bench.scenarios import Config, ack_under_slow_graph, say
 from bench.sweep_scenario import poller_at_scale
 from bench.world import WorldClient
 
 #: Scenario groups, run in this order; each starts its own bot against the shared world and adds figures.
-#: (The replica figures of the high-availability issue belong here as another group.)
 SCENARIOS: dict[str, Callable[[WorldClient, Path, Config, Report, set[int] | None], None]] = {
     "ack": ack_under_slow_graph,
     "poller": poller_at_scale,
+    "replicas": replicas,
 }
 
 
@@ -48,6 +49,7 @@ def config_for(args: argparse.Namespace) -> Config:
         value = getattr(args, name, None)
         if value is not None:
             setattr(config, name, value)
+    config.database_url = getattr(args, "database_url", None) or os.environ.get("TEST_DATABASE_URL") or None
     if getattr(args, "graph_latency", None) is not None:
         config.graph_latency = args.graph_latency / 1000
     return config
@@ -63,7 +65,7 @@ def run(config: Config, *, workdir: Path, only: str | None = None, pin: bool = T
     report = Report(
         meta={
             **machine(),
-            "config": config.__dict__.copy(),
+            "config": {key: value for key, value in config.__dict__.items() if key != "database_url"},
             "pinning": (f"bot on CPU {sorted(plan[0])}, world and driver on CPU {sorted(plan[1])}" if plan else "none"),
         }
     )
@@ -108,7 +110,8 @@ def render(report: Report, *, quick: bool) -> str:
         f"pinning: {meta['pinning']}\n"
         f"load average (1, 5, 15 min): {meta.get('load_before')} before, {meta.get('load_after')} after"
     )
-    return head + "\n\n" + report.table()
+    skipped = f"\nscenario 5 (replicas) {meta['replicas']}" if meta.get("replicas") else ""
+    return head + skipped + "\n\n" + report.table()
 
 
 def bench_command(args: Any, settings: Any = None) -> int:

@@ -21,7 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         default=None,
         help="scenarios 2-4: Graph's answer time in ms for every request and each $batch (None: 200)",
     )
-    parser.add_argument("--only", choices=["ack", "poller"], default=None, help="run one scenario group")
+    parser.add_argument("--only", choices=["ack", "poller", "replicas"], default=None, help="run one scenario group")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="scenario 5 (replicas): a PostgreSQL server URL (None: TEST_DATABASE_URL; neither: skipped)",
+    )
     parser.add_argument(
         "--no-pin", action="store_true", help="don't pin the bot to one CPU and the world and driver to the others"
     )

@@ -223,8 +223,25 @@ class BotProcess:
         httpx.get(f"{self.url}/healthz", timeout=10).raise_for_status()
         return self
 
+    def wait_log(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+        """The first match of ``pattern`` in the bot's log, once it is there; fails if the bot exits first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.search(pattern, self.log())
+            if match:
+                return match
+            if self.proc is None or self.proc.poll() is not None:
+                raise RuntimeError(f"{pattern!r} not in the log of a bot that exited; see {self.log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{pattern!r} not in the bot's log within {timeout:.0f} s; see {self.log_path}")
+            time.sleep(0.02)
+
+    def log(self) -> str:
+        """Everything the bot logged so far."""
+        return self.log_path.read_text(errors="replace")
+
     def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return "\n".join(self.log().splitlines()[-lines:])
 
     def cpu_seconds(self) -> float:
         assert self.ps is not None
@@ -252,6 +269,22 @@ class BotProcess:
     def _sample(self) -> None:
         while not self._stop.wait(0.1):
             self._read_memory()
+
+    def kill(self) -> None:
+        """SIGKILL, and wait until the process is gone (no goodbye: its sessions end with it)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def terminate(self, timeout: float) -> int | None:
+        """SIGTERM, as an orchestrator stops a replica; its exit status, or None if it is still running."""
+        if self.proc is None:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def stop(self) -> None:
         if self.proc is None:
@@ -281,9 +314,17 @@ def _readline(stream: IO[str], timeout: float) -> str:
 
 
 def bot_env(
-    urls: dict[str, Any], *, data_dir: Path, interval: float, signing_secret: str, sim_token: str, migrators: str
+    urls: dict[str, Any],
+    *,
+    data_dir: Path,
+    interval: float,
+    signing_secret: str,
+    sim_token: str,
+    migrators: str,
+    database_url: str | None = None,
 ) -> dict[str, str]:
-    """The bot's settings, as environment variables (the names in bot/config.py)."""
+    """The bot's settings, as environment variables (the names in bot/config.py); SQLite in ``data_dir`` unless
+    ``database_url`` is given."""
     return {
         "SLACK_BOT_TOKEN": urls["bot_token"],
         "SLACK_SIGNING_SECRET": signing_secret,
@@ -291,7 +332,7 @@ def bot_env(
         "GRAPH_BASE_URL": urls["graph_base_url"],
         "GRAPH_STATIC_TOKEN": sim_token,
         "MIGRATE_BOT_DATA_DIR": str(data_dir),
-        "DATABASE_URL": f"sqlite:///{data_dir / 'bench.db'}",
+        "DATABASE_URL": database_url or f"sqlite:///{data_dir / 'bench.db'}",
         "POLL_INTERVAL_SECONDS": repr(interval),
         "MIGRATORS_USERGROUP": migrators,
     }

@@ -41,6 +41,8 @@ class Config:
     interval: float = 5.0
     ticks: int = 10
     changes: int = 20
+    #: Scenario 5 (replicas): a PostgreSQL server URL; a database of the run's own is made on it.
+    database_url: str | None = None
 
     @classmethod
     def quick(cls) -> Config:
@@ -61,7 +63,9 @@ def say(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def bot_process(world: WorldClient, workdir: Path, name: str, interval: float) -> BotProcess:
+def bot_process(
+    world: WorldClient, workdir: Path, name: str, interval: float, database_url: str | None = None
+) -> BotProcess:
     data_dir = workdir / name
     env = bot_env(
         world.urls,
@@ -70,6 +74,7 @@ def bot_process(world: WorldClient, workdir: Path, name: str, interval: float) -
         signing_secret=SIGNING_SECRET,
         sim_token=SIM_TOKEN,
         migrators=MIGRATORS,
+        database_url=database_url,
     )
     return BotProcess(env, data_dir, workdir / f"{name}.log")
 
@@ -216,8 +221,11 @@ def ack_under_slow_graph(
     report.add(Figure("ack_bot_rss", "1. peak RSS of the bot process (scenario 1)", "MB", value=float(rss)))
 
 
-def send_concurrently(bot_url: str, world: WorldClient, jobs: list[str], senders: int) -> list[Sent]:
-    """``senders`` threads, each sending its next command as soon as the previous one was acknowledged."""
+def send_concurrently(bot_url: str | list[str], world: WorldClient, jobs: list[str], senders: int) -> list[Sent]:
+    """``senders`` threads, each sending its next command as soon as the previous one was acknowledged.
+
+    With several URLs, sender ``i`` sends to ``bot_url[i % len(bot_url)]`` (replicas behind a load balancer)."""
+    urls = [bot_url] if isinstance(bot_url, str) else bot_url
     work: queue.Queue[str] = queue.Queue()
     for job in jobs:
         work.put(job)
@@ -228,7 +236,7 @@ def send_concurrently(bot_url: str, world: WorldClient, jobs: list[str], senders
 
     def sender(index: int) -> None:
         user = USERS[index % len(USERS)]
-        with CommandSender(bot_url, SIGNING_SECRET, world.urls, channel_id=CHANNEL) as client:
+        with CommandSender(urls[index % len(urls)], SIGNING_SECRET, world.urls, channel_id=CHANNEL) as client:
             start.wait()
             while True:
                 try:

@@ -41,7 +41,8 @@ def poller_at_scale(
     ]
     roots = world.post_roots(runs)
     bot = bot_process(world, workdir, "bot-poller", interval=interval)
-    _insert_runs(Path(bot.env["DATABASE_URL"].removeprefix("sqlite:///")), jobs, roots)
+    Path(bot.env["DATABASE_URL"].removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    insert_runs(bot.env["DATABASE_URL"], jobs, roots)
     job_ids = {job.id.lower() for job in jobs}
     bot.start(cpus=bot_cpus)
     try:
@@ -248,10 +249,9 @@ def _wait_for_sweep(world: WorldClient, job_ids: set[str], interval: float) -> N
     raise RuntimeError("no sweep started within three intervals")
 
 
-def _insert_runs(db_path: Path, jobs: list[MigrationJob], roots: list[str]) -> None:
+def insert_runs(database_url: str, jobs: list[MigrationJob], roots: list[str]) -> None:
     """The runs a busy migration programme would have: RUNNING, root message posted, last poll seen."""
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    store = Store.from_url(f"sqlite:///{db_path}")
+    store = Store.from_url(database_url)
     now = utcnow()
     with store.session() as session:
         session.add_all(

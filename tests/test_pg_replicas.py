@@ -5,19 +5,16 @@ Real processes (SIGKILL and SIGTERM are real signals), the Graph simulator and t
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from bench.processes import BotProcess
 from bot.rehearsal.simulator import GraphSimulator, SimClock
 from bot.rehearsal.simulator.seed import SEED_IN_PROGRESS, SEED_VALIDATE_PASSED
 from bot.rehearsal.slack_standin import SlackSender, SlackStandIn
@@ -41,44 +38,8 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-class BotProcess:
-    """``migrate-bot run --http`` in a process of its own; its log goes to a file the test reads."""
-
-    def __init__(self, name: str, workdir: Path, env: dict[str, str]) -> None:
-        self.name = name
-        self.log_path = workdir / f"{name}.log"
-        data = workdir / name
-        data.mkdir()
-        self._log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--http", "--host", "127.0.0.1", "--port", "0"],
-            env={**env, "MIGRATE_BOT_DATA_DIR": str(data)},
-            cwd=data,
-            stdout=subprocess.DEVNULL,
-            stderr=self._log,
-        )
-        match = self.wait_log(r"serving Slack on (http://[\d.:]+)/slack/events")
-        self.url = match.group(1)
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def wait_log(self, pattern: str, timeout: float = 30.0) -> re.Match:
-        def found():
-            if self.process.poll() is not None:
-                raise AssertionError(f"{self.name} exited {self.process.returncode}:\n{self.log()}")
-            return re.search(pattern, self.log())
-
-        return wait_for(found, timeout, f"{pattern!r} in the log of {self.name}")
-
-    def ready(self) -> httpx.Response:
-        return httpx.get(self.url + "/readyz", timeout=5)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        self._log.close()
+def ready(bot: BotProcess) -> httpx.Response:
+    return httpx.get(bot.url + "/readyz", timeout=5)
 
 
 @pytest.fixture
@@ -93,24 +54,18 @@ def world(pg_url, tmp_path):
     ):
         slack.add_channel(CHANNEL, "migrations")
         slack.add_user(USER, "alice")
+        # bench's BotProcess drops the operator's own settings (SLACK_*, GRAPH_*, DATABASE_URL, ...) from its env
         env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("SLACK_", "AZURE_", "GRAPH_", "TOKEN_", "DATABASE_", "MIGRATE_BOT_"))
+            "SLACK_BOT_TOKEN": slack.bot_token,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "GRAPH_BASE_URL": sim.base_url,
+            "GRAPH_STATIC_TOKEN": "rehearsal",
+            "ALLOWED_SLACK_USERS": USER,
+            "REQUIRE_APPROVAL": "false",
+            "POLL_INTERVAL_SECONDS": "1",
+            "DATABASE_URL": pg_url,
         }
-        env.update(
-            {
-                "SLACK_BOT_TOKEN": slack.bot_token,
-                "SLACK_SIGNING_SECRET": SECRET,
-                "SLACK_API_URL": slack.api_url,
-                "GRAPH_BASE_URL": sim.base_url,
-                "GRAPH_STATIC_TOKEN": "rehearsal",
-                "ALLOWED_SLACK_USERS": USER,
-                "REQUIRE_APPROVAL": "false",
-                "POLL_INTERVAL_SECONDS": "1",
-                "DATABASE_URL": pg_url,
-            }
-        )
         bots: list[BotProcess] = []
 
         class World:
@@ -119,9 +74,11 @@ def world(pg_url, tmp_path):
                 self.store = Store.from_url(pg_url)
 
             def start(self, name: str) -> BotProcess:
-                bot = BotProcess(name, tmp_path, env)
+                bot = BotProcess(
+                    {**env, "MIGRATE_BOT_DATA_DIR": str(tmp_path / name)}, tmp_path / name, tmp_path / f"{name}.log"
+                )
                 bots.append(bot)
-                return bot
+                return bot.start()
 
         made = World()
         try:
@@ -163,8 +120,8 @@ def test_two_replicas_one_leader_survive_a_sigkill_of_the_leader(world):
     first = world.start("first")
     first.wait_log("elected leader")
     second = world.start("second")
-    assert first.ready().json()["role"] == "leader"
-    follower = second.ready().json()
+    assert ready(first).json()["role"] == "leader"
+    follower = ready(second).json()
     assert follower["role"] == "follower" and follower["ready"] and follower["database"] == "ok"
 
     # Every replica serves Slack: the request goes to the follower, the leader polls.
@@ -192,8 +149,7 @@ def test_two_replicas_one_leader_survive_a_sigkill_of_the_leader(world):
     wait_for(lambda: thread_posts(world.slack, UPDATE_EVENT), what="the leader's first status reply")
 
     killed_at = time.time()
-    first.process.kill()  # SIGKILL: no goodbye, the lock goes with the session
-    first.process.wait(10)
+    first.kill()  # SIGKILL: no goodbye, the lock goes with the session
     world.sim.set_status(SEED_VALIDATE_PASSED, "cuttingOver")
     second.wait_log("elected leader")
     wait_for(lambda: len(thread_posts(world.slack, UPDATE_EVENT)) == 2, what="the new leader's reply")
@@ -205,7 +161,7 @@ def test_two_replicas_one_leader_survive_a_sigkill_of_the_leader(world):
     )
     failover = first_poll - killed_at
     assert failover < 1 + 3  # one poll interval plus a few seconds
-    assert second.ready().json()["role"] == "leader"
+    assert ready(second).json()["role"] == "leader"
 
     world.sim.set_status(SEED_VALIDATE_PASSED, "completed")
     wait_for(lambda: world.store.get_run(run.id).state == RunState.FINISHED, what="the run to finish")
@@ -232,8 +188,8 @@ def test_two_replicas_one_leader_survive_a_sigkill_of_the_leader(world):
     assert events.count("final_outcome") == 1 and events.count("migrate_called") == 1
 
     stopping = time.monotonic()
-    second.process.send_signal(signal.SIGTERM)
-    assert second.process.wait(15) == 0
+    second.proc.send_signal(signal.SIGTERM)
+    assert second.proc.wait(15) == 0
     shutdown = time.monotonic() - stopping
     record(f"failover (leader SIGKILLed -> first poll by the new leader, POLL_INTERVAL_SECONDS=1): {failover:.2f} s")
     record(f"idle replica shutdown (SIGTERM -> exit): {shutdown:.2f} s")
@@ -257,8 +213,8 @@ def test_sigterm_with_200_commands_queued_behind_a_slow_graph_exits_within_10_s(
             )
 
     stopping = time.monotonic()
-    bot.process.send_signal(signal.SIGTERM)
-    not_ready = wait_for(lambda: bot.ready().status_code == 503 or None, timeout=2, what="/readyz 503")
+    bot.proc.send_signal(signal.SIGTERM)
+    not_ready = wait_for(lambda: ready(bot).status_code == 503 or None, timeout=2, what="/readyz 503")
     readyz_after = time.monotonic() - stopping
     body = urlencode({"command": "/migrate", "text": "help", "trigger_id": "t", "user_id": USER})
     stamp = str(int(time.time()))
@@ -268,7 +224,7 @@ def test_sigterm_with_200_commands_queued_behind_a_slow_graph_exits_within_10_s(
         headers={"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": sign(SECRET, stamp, body)},
     )
     assert refused.status_code == 503  # no new work: Slack retries at another replica
-    assert bot.process.wait(15) == 0
+    assert bot.proc.wait(15) == 0
     shutdown = time.monotonic() - stopping
     assert not_ready
     assert shutdown < 10
