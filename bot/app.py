@@ -51,7 +51,7 @@ from bot.workflow.reschedule import Reschedules
 from bot.workflow.users import UsersView
 from bot.workflow.whoami import Whoami
 from bot.workflow.workers import Workers
-from handlers import redelivery, register
+from handlers import register
 from handlers.observe import ObservedApp
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,6 @@ class MigrateBot:
         self.whoami = Whoami(health=self.health, slack=self.slack, graph_base_url=settings.graph_base_url)
         self.metrics.watch_runs(self.store.count_by_state, [state.value for state in RunState])
         self.metrics.watch_credential(self.health.state)
-        redelivery.register(self.app, store=self.store)
         register(
             self.app,
             flow=self.flow,

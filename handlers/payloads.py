@@ -114,6 +114,7 @@ def interaction_ask(body: dict, what: Act, **fields: Any) -> Ask:
         team_id=text(body, "team", "id", required=False),
         user_team_id=text(body, "user", "team_id", required=False),
         enterprise_id=text(enterprise, "id", required=False) if isinstance(enterprise, dict) else None,
+        delivery=delivery_key(body),
         **fields,
     )
 
@@ -127,6 +128,7 @@ def event_ask(body: dict, what: Act) -> Ask:
         team_id=text(body, "team_id", required=False),
         enterprise_id=text(body, "enterprise_id", required=False),
         channel_id=text(body, "event", "channel", required=False),
+        delivery=delivery_key(body),
     )
 
 
@@ -138,5 +140,23 @@ def command_ask(command: dict, what: Act, **fields: Any) -> Ask:
         team_id=text(command, "team_id", required=False),
         enterprise_id=text(command, "enterprise_id", required=False),
         channel_id=text(command, "channel_id"),
+        delivery=delivery_key(command),
         **fields,
     )
+
+
+def delivery_key(body: dict) -> str | None:
+    """The id that is the same on every delivery of one Slack request (an HTTP retry with ``X-Slack-Retry-Num``, a
+    Socket Mode envelope sent again, to this replica or another), None when there is none to check: modal
+    submissions are single-use by their view id instead."""
+    kind = body.get("type")
+    if kind in ("view_submission", "view_closed"):
+        return None
+    if body.get("command") and body.get("trigger_id"):
+        return f"command:{body['trigger_id']}"
+    if kind == "block_actions" and body.get("trigger_id"):
+        action_ts = next((action.get("action_ts") for action in body.get("actions") or []), "")
+        return f"action:{body['trigger_id']}:{action_ts}"
+    if kind == "event_callback" and body.get("event_id"):
+        return f"event:{body['event_id']}"
+    return None

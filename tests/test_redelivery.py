@@ -12,7 +12,7 @@ from bot.rehearsal.simulator.seed import SEED_VALIDATE_FAILED, SEED_VALIDATE_PAS
 from bot.rehearsal.slack_standin.sender import sign
 from bot.store import RunState
 from bot.ui.approval import APPROVE_ACTION
-from handlers.redelivery import delivery_key
+from handlers.payloads import delivery_key
 from tests.test_approvals import request_approval
 from tests.test_socket_mode import socket_bot  # noqa: F401 - fixture
 
@@ -55,7 +55,7 @@ def test_a_retried_approve_click_changes_nothing(make_world):
 
 
 def test_an_http_retry_of_a_slash_command_changes_nothing(make_world, caplog):
-    caplog.set_level(logging.INFO, logger="handlers.redelivery")
+    caplog.set_level(logging.INFO, logger="bot.workflow.access")
     world = make_world(require_approval=False)
     sent = world.sender.slash_command(f"status {SEED_VALIDATE_FAILED}", user_id=REQUESTER, channel_id=CHANNEL)
     assert sent.status_code == 200

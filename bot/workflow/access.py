@@ -107,6 +107,7 @@ class Ask:
     change_id: int | None = None  # CHANGE_APPROVE / CHANGE_REJECT: the change request the payload names
     message_ts: str | None = None  # Approve / Reject (of a run or a change): the message the button sits on
     owner_id: str | None = None  # form submissions (OWNED_ACTS): who opened the form
+    delivery: str | None = None  # the Slack request's own id, the same on each re-delivery (taken once)
 
 
 class Checkpoint:
@@ -178,7 +179,12 @@ class Checkpoint:
     ) -> bool:
         """Decide; when allowed call ``then``, else tell the person why (only them), or call ``otherwise`` with
         the refusal where that surface says it another way. False when refused, also when the decision could not
-        be recorded (nothing is done without a record)."""
+        be recorded (nothing is done without a record). A re-delivery of a request already taken (by this replica
+        or another: ``ask.delivery`` is recorded once in the database, after the ack, never before it) changes
+        nothing."""
+        if ask.delivery is not None and not self._first_delivery(ask.delivery):
+            log.info("Slack re-delivered %s: already taken, ignored", ask.delivery)
+            return False
         try:
             decision = self.decide(ask)
         except SQLAlchemyError as error:
@@ -205,6 +211,13 @@ class Checkpoint:
             return False
         then()
         return True
+
+    def _first_delivery(self, key: str) -> bool:
+        try:
+            return self.store.first_delivery(key)
+        except SQLAlchemyError as error:  # the database can't tell: handle it (the claims downstream still hold)
+            log.warning("could not record Slack delivery %s (%s): handling it", key, type(error).__name__)
+            return True
 
     def _rules(self, ask: Ask, run: Run | None, change: ChangeRequest | None) -> Decision:
         place = self.screen(ask)
