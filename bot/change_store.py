@@ -124,12 +124,13 @@ class ChangeStore:
             )
 
     def pending(self) -> list[ChangeRequest]:
+        return self.in_state(ChangeState.PENDING)
+
+    def in_state(self, state: ChangeState) -> list[ChangeRequest]:
         with self.store.session() as session:
             return list(
                 session.scalars(
-                    select(ChangeRequest)
-                    .where(ChangeRequest.state == ChangeState.PENDING.value)
-                    .order_by(ChangeRequest.id)
+                    select(ChangeRequest).where(ChangeRequest.state == state.value).order_by(ChangeRequest.id)
                 )
             )
 

@@ -18,6 +18,7 @@ from bot.store import Base, Run, RunState, Store, UtcDateTime, utcnow
 
 POSTING = "posting"
 SENT = "sent"
+GAVE_UP = "gave_up"  # can't be posted any more (its moment passed, or Slack refuses it for good): not retried
 
 
 class Reminder(Base):
@@ -57,6 +58,10 @@ class ReminderStore:
     def sent(self, reminder_id: int, ts: str | None) -> None:
         with self.store.session() as session:
             session.execute(update(Reminder).where(Reminder.id == reminder_id).values(state=SENT, ts=ts))
+
+    def give_up(self, reminder_id: int) -> None:
+        with self.store.session() as session:
+            session.execute(update(Reminder).where(Reminder.id == reminder_id).values(state=GAVE_UP))
 
     def passed_validations(self, since: datetime) -> list[Run]:
         """Validation runs that ended ``validatePassed`` since ``since`` (one indexed query, bounded by time)."""

@@ -112,12 +112,13 @@ def register(
         ask = interaction_ask(
             body, Act.REMOVE_SUBMIT, channel_id=meta.channel_id, job_id=meta.job_id, owner_id=meta.user_id
         )
+        view_id = text(view, "id")
         reason = _picked(view, change_ui.REASON_BLOCK, change_ui.REASON_ACTION, "value").strip()
         if not reason:
             ack(response_action="errors", errors={change_ui.REASON_BLOCK: "Give a reason or a change ticket."})
             return
         ack()
-        workers.submit(checkpoint.guard, ask, lambda: removals.confirm(meta, ask.who, reason))
+        workers.submit(checkpoint.guard, ask, lambda: removals.confirm(meta, ask.who, reason, view_id))
 
     def confirm_reschedule(ack: Ack, body: dict, view: dict) -> None:
         meta = form(view, reschedule_ui.RescheduleForm.decode)
@@ -129,6 +130,7 @@ def register(
             _picked(view, reschedule_ui.TIME_BLOCK, reschedule_ui.TIME_ACTION, "selected_time"),
             meta.tz,
         )
+        view_id = text(view, "id")
         problem = reschedules.check(meta, when)
         reason = _picked(view, change_ui.REASON_BLOCK, change_ui.REASON_ACTION, "value").strip()
         if problem or not reason:
@@ -138,7 +140,7 @@ def register(
             ack(response_action="errors", errors=errors)
             return
         ack()
-        workers.submit(checkpoint.guard, ask, lambda: reschedules.confirm(meta, ask.who, when, reason))
+        workers.submit(checkpoint.guard, ask, lambda: reschedules.confirm(meta, ask.who, when, reason, view_id))
 
     def reschedule_button(ack: Ack, body: dict, action: dict) -> None:
         """Reschedule on a reminder: the form opens with the click's fresh trigger_id."""

@@ -5,6 +5,11 @@ The approval policy is the cancel's (``REQUIRE_APPROVAL``, approvers, ``ALLOW_SE
 (:class:`bot.workflow.access.Checkpoint`) before the desk is called. A change of a job the bot follows is asked and
 told in that run's thread (broadcast to the channel); otherwise it gets a message of its own in the channel. Each
 kind plugs in a :class:`ChangeKind` that describes the change and makes the Graph call.
+
+Like runs, each effect happens once and nothing is left open: a form's submission is claimed by its view id, the
+request message carries metadata naming the change (a lost answer is looked up, not reposted), a refused database
+write is told to the person, and the leader's sweep (:meth:`ChangeDesk.expire_overdue`) closes requests that never
+got a message and settles changes left ``applying`` by re-reading the batch from Graph.
 """
 
 from __future__ import annotations
@@ -17,16 +22,32 @@ from typing import Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.change_store import ChangeBusy, ChangeRequest, ChangeState, ChangeStore
 from bot.errors import CredentialError, GraphError
 from bot.slack.mrkdwn import escape, user
-from bot.slack.web import tell_user
+from bot.slack.web import Unanswered, answer_lost, find_tagged, slack_error, tell_user
 from bot.store import Run, RunState, Store, utcnow
 from bot.ui import changes as ui
+from bot.ui.sentences import cant_post_text, not_recorded_text
 from bot.workflow.policy import Policy
 
 log = logging.getLogger(__name__)
+
+CHANGE_EVENT = "migrate_bot_change"  # metadata of a change request's message: {run_id: the change's id}
+#: A pending request without a message for longer than this lost its post (a crash, a lost answer).
+UNPOSTED_REQUEST_GRACE = timedelta(minutes=10)
+#: Longer than any one Graph call may take: a change ``applying`` for longer was interrupted (a crash, the database).
+APPLYING_GRACE = timedelta(minutes=10)
+
+
+def window_not_opened_text(error: Exception) -> str:
+    """What the person is told when ``views.open`` / ``views.push`` failed or got no answer."""
+    code = escape(slack_error(error))
+    if answer_lost(error):
+        return f":warning: Slack did not answer while opening the window (`{code}`). If it did not open, try again."
+    return f":warning: Slack could not open the window (`{code}`). Try again."
 
 
 class Refused(Exception):
@@ -36,6 +57,15 @@ class Refused(Exception):
         super().__init__(text)
         self.text = text
         self.graph_request_id = graph_request_id
+
+
+class OutcomeUnknown(Exception):
+    """Graph gave no clear answer to the change and the batch could not be read back: it may have been made;
+    ``text`` (mrkdwn) says so. The change stays ``applying`` until :meth:`ChangeDesk.settle_applying` re-reads it."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
 
 
 @dataclass(frozen=True)
@@ -55,6 +85,10 @@ class ChangeKind(Protocol):
     def apply(self, change: ChangeRequest) -> str:
         """Re-check against the live job, make the one Graph call; return Graph's words (escaped) or raise
         :class:`Refused`."""
+        ...
+
+    def made(self, change: ChangeRequest) -> bool:
+        """Whether the live batch shows the change made (raises GraphError / CredentialError when unreadable)."""
         ...
 
 
@@ -94,7 +128,55 @@ class ChangeDesk:
         target_label: str = "",
         previous: str | None = None,
     ) -> ChangeRequest | None:
-        """A confirmed change form (the checkpoint allowed its submission): ask for approval or apply now."""
+        """A confirmed change form (the checkpoint allowed its submission): ask for approval or apply now. A
+        database that refuses the write is told to the requester."""
+        try:
+            return self._submit(
+                kind=kind,
+                job_id=job_id,
+                job_name=job_name,
+                channel_id=channel_id,
+                team_id=team_id,
+                requester_id=requester_id,
+                reason=reason,
+                target=target,
+                target_label=target_label,
+                previous=previous,
+            )
+        except SQLAlchemyError as error:
+            log.error("%s request for job %s not recorded: %s", kind, job_id, error)
+            self.tell(channel_id, requester_id, not_recorded_text(f"your request for `{escape(job_id)}`"))
+            return None
+
+    def claim(self, view_id: str | None, user_id: str, channel_id: str) -> bool:
+        """Claim a form's submission (its view id) before acting on it: False for a re-delivery, or when the
+        database refused the claim (the person is told)."""
+        if view_id is None:
+            return True
+        try:
+            if self.store.claim_submission(view_id, user_id):
+                return True
+        except SQLAlchemyError as error:
+            log.error("submission of view %s not recorded: %s", view_id, error)
+            self.tell(channel_id, user_id, not_recorded_text("your request"))
+            return False
+        log.warning("submission of view %s delivered again: ignored", view_id)
+        return False
+
+    def _submit(
+        self,
+        *,
+        kind: str,
+        job_id: str,
+        job_name: str,
+        channel_id: str,
+        team_id: str | None,
+        requester_id: str,
+        reason: str,
+        target: str,
+        target_label: str,
+        previous: str | None,
+    ) -> ChangeRequest | None:
         needs_approval = self.policy.require_approval
         thread = self.followed_run(job_id)
         try:
@@ -154,22 +236,40 @@ class ChangeDesk:
                 reply_broadcast=True if change.thread_ts else None,
                 unfurl_links=False,
                 unfurl_media=False,
+                metadata={"event_type": CHANGE_EVENT, "event_payload": {"run_id": change.id}},
             )
-        except SlackApiError as error:
-            code = error.response.get("error")
-            self.changes.transition(change.id, ChangeState.PENDING, ChangeState.REFUSED, note=f"slack: {code}")
-            self.tell(
-                channel_id,
-                requester_id,
-                f":warning: I can't post the approval request in <#{change.channel_id}> (`{escape(code)}`). Invite me with `/invite @migrate-bot` and try again.",
-            )
-            return None
-        return self.changes.update(change.id, message_ts=posted["ts"])
+            ts: str | None = posted["ts"]
+        except (SlackApiError, OSError) as error:
+            code = slack_error(error)
+            try:  # a lost answer (5xx, dropped connection): the request may be in the channel with live buttons
+                ts = self._find_request(change) if answer_lost(error) else None
+            except Unanswered:  # Slack can't tell now: the expiry sweep looks again (expire_overdue)
+                log.warning("change request %s: no clear answer from Slack (%s)", change.id, code)
+                return change
+            if ts is None:
+                self.changes.transition(change.id, ChangeState.PENDING, ChangeState.REFUSED, note=f"slack: {code}")
+                self.tell(
+                    channel_id,
+                    requester_id,
+                    cant_post_text(
+                        "the approval request", change.channel_id, code, "nothing was requested: try again."
+                    ),
+                )
+                return None
+        return self.changes.update(change.id, message_ts=ts)
 
     # Decide
     def approve(self, change_id: int, user_id: str) -> ChangeRequest | None:
         """One atomic pending → applying step by an approver (the checkpoint's approver rules allowed it), then the
-        change is applied once."""
+        change is applied once. A database that refuses the write is told to the approver."""
+        try:
+            return self._approve(change_id, user_id)
+        except SQLAlchemyError as error:
+            log.error("approval of change %s not recorded: %s", change_id, error)
+            self._tell_not_recorded(change_id, user_id, "your approval")
+            return None
+
+    def _approve(self, change_id: int, user_id: str) -> ChangeRequest | None:
         change = self._pending_or_explain(change_id, user_id)
         if change is None:
             return None
@@ -193,6 +293,14 @@ class ChangeDesk:
     def reject(self, change_id: int, user_id: str) -> ChangeRequest | None:
         """Reject (an approver) or withdraw (the requester; the checkpoint allowed either): nothing changes in the
         batch."""
+        try:
+            return self._reject(change_id, user_id)
+        except SQLAlchemyError as error:
+            log.error("rejection of change %s not recorded: %s", change_id, error)
+            self._tell_not_recorded(change_id, user_id, "your rejection")
+            return None
+
+    def _reject(self, change_id: int, user_id: str) -> ChangeRequest | None:
         change = self._pending_or_explain(change_id, user_id)
         if change is None:
             return None
@@ -210,27 +318,88 @@ class ChangeDesk:
         return self.changes.get(change.id)
 
     def expire_overdue(self) -> int:
-        """Expire pending change requests older than ``APPROVAL_TTL_HOURS`` (buttons go); returns how many."""
-        cutoff = self.clock() - self.ttl
-        return sum(1 for change in self.changes.pending() if change.created_at <= cutoff and self._expire(change))
+        """The leader's sweep: expire pending change requests older than ``APPROVAL_TTL_HOURS`` (buttons go) or
+        whose message was never posted, then settle changes left applying (:meth:`settle_applying`); returns how
+        many requests expired."""
+        now = self.clock()
+        expired = 0
+        for change in self.changes.pending():
+            # A request whose message was never posted (a crash, a lost answer) blocks the change for no one to see;
+            # one whose answer was lost may be in the channel after all: look for it first.
+            unposted = change.message_ts is None and change.created_at <= now - UNPOSTED_REQUEST_GRACE
+            if unposted:
+                try:
+                    found = self._find_request(change)
+                except Unanswered:
+                    continue
+                if found:
+                    change = self.changes.update(change.id, message_ts=found)
+                    unposted = False
+            if (change.created_at <= now - self.ttl or unposted) and self._expire(change, unposted=unposted):
+                expired += 1
+        self.settle_applying()
+        return expired
 
-    def _expire(self, change: ChangeRequest) -> bool:
+    def _expire(self, change: ChangeRequest, *, unposted: bool = False) -> bool:
         if not self.changes.transition(change.id, ChangeState.PENDING, ChangeState.EXPIRED):
             return False
-        self.store.audit(f"{change.kind}_expired", job_id=change.job_id, change_id=change.id)
-        self._show(
-            change,
-            f":hourglass: Expired: nobody decided within {self.ttl.total_seconds() / 3600:g} h. "
-            "Ask again if it is still needed.",
-        )
+        self.store.audit(f"{change.kind}_expired", job_id=change.job_id, change_id=change.id, unposted=unposted)
+        if unposted:
+            headline = (
+                ":hourglass: Closed: the approval request could not be posted, so nobody could decide. Ask again."
+            )
+        else:
+            headline = (
+                f":hourglass: Expired: nobody decided within {self.ttl.total_seconds() / 3600:g} h. "
+                "Ask again if it is still needed."
+            )
+        self._show(change, headline)
         return True
+
+    # Settle
+    def settle_applying(self) -> int:
+        """Changes left ``applying`` longer than :data:`APPLYING_GRACE` (a crash or a database refusal after the
+        Graph call, or no clear answer from Graph): re-read the batch and record done or not done, said in the
+        thread. Returns how many were settled; an unreadable batch is looked at again next sweep."""
+        cutoff = self.clock() - APPLYING_GRACE
+        settled = 0
+        for change in self.changes.in_state(ChangeState.APPLYING):
+            kind = self.kinds.get(change.kind)
+            if kind is None or (change.decided_at or change.created_at) > cutoff:
+                continue
+            try:
+                made = kind.made(change)
+            except (GraphError, CredentialError) as error:
+                log.info("change %s: batch unreadable (%s); settled next sweep", change.id, error)
+                continue
+            to = ChangeState.DONE if made else ChangeState.REFUSED
+            note = "settled: Graph shows the change made" if made else "settled: Graph shows the change not made"
+            if not self.changes.transition(change.id, ChangeState.APPLYING, to, note=note):
+                continue
+            self.store.audit(
+                f"{change.kind}_{'done' if made else 'not_done'}",
+                job_id=change.job_id,
+                change_id=change.id,
+                settled=True,
+            )
+            by = self._by(change)
+            if made:
+                headline = (
+                    f":white_check_mark: {kind.describe(change).done} ({by}). Confirmed by reading the batch again."
+                )
+            else:
+                headline = (
+                    f":warning: Not done ({by}): reading the batch again shows the change was not made. "
+                    "Ask again if it is still needed."
+                )
+            self._show(change, headline)
+            settled += 1
+        return settled
 
     # Apply
     def _apply(self, change: ChangeRequest, *, actor: str) -> ChangeRequest:
         kind = self.kinds[change.kind]
-        by = f"requested by {user(change.requester_id)}" + (
-            f", approved by {user(change.approver_id)}" if change.approver_id else ""
-        )
+        by = self._by(change)
         try:
             graph_said = kind.apply(change)
         except Refused as refused:
@@ -251,6 +420,14 @@ class ChangeDesk:
                     f":no_entry: {escape(kind.describe(change).title)}: not done. {refused.text}",
                 )
             return self.changes.get(change.id) or change
+        except OutcomeUnknown as unknown:  # stays applying: settle_applying reads the batch again
+            self.store.audit(f"{change.kind}_outcome_unknown", job_id=change.job_id, actor=actor, change_id=change.id)
+            self._show(
+                change,
+                f":warning: Not confirmed ({by}): {unknown.text} I'll read the batch again in a few minutes and say "
+                "here whether it was made.",
+            )
+            return self.changes.get(change.id) or change
         except (GraphError, CredentialError) as error:  # an unexpected failure: said plainly, nothing assumed
             text = f"Microsoft Graph failed: {escape(str(error))}. Check the batch before asking again."
             self.changes.transition(change.id, ChangeState.APPLYING, ChangeState.REFUSED, note=text)
@@ -259,24 +436,70 @@ class ChangeDesk:
             )
             self._show(change, f":warning: Not done ({by}): {text}")
             return self.changes.get(change.id) or change
-        self.changes.transition(change.id, ChangeState.APPLYING, ChangeState.DONE, note=graph_said)
-        self.store.audit(
-            f"{change.kind}_done",
-            job_id=change.job_id,
-            actor=actor,
-            change_id=change.id,
-            target=change.target,
-            label=change.target_label,
-            reason=change.reason,
-            requester=change.requester_id,
-            approver=change.approver_id,
-            graph=graph_said,
-        )
         done = kind.describe(change).done
+        try:
+            self.changes.transition(change.id, ChangeState.APPLYING, ChangeState.DONE, note=graph_said)
+            self.store.audit(
+                f"{change.kind}_done",
+                job_id=change.job_id,
+                actor=actor,
+                change_id=change.id,
+                target=change.target,
+                label=change.target_label,
+                reason=change.reason,
+                requester=change.requester_id,
+                approver=change.approver_id,
+                graph=graph_said,
+            )
+        except SQLAlchemyError as error:  # made in Graph: said now, recorded by settle_applying
+            log.error("change %s made but not recorded: %s", change.id, error)
+            self._show(change, f":white_check_mark: {done} ({by}). {graph_said}".strip())
+            self.tell(
+                change.channel_id,
+                actor,
+                f":warning: Microsoft Graph made the change ({escape(kind.describe(change).title)}), but the bot's "
+                "database refused to record it. I'll record it as soon as the database takes writes again; the "
+                "bot's operator can check with `migrate-bot check`.",
+            )
+            return change
         self._show(change, f":white_check_mark: {done} ({by}). {graph_said}".strip())
         return self.changes.get(change.id) or change
 
     # Helpers
+    @staticmethod
+    def _by(change: ChangeRequest) -> str:
+        return f"requested by {user(change.requester_id)}" + (
+            f", approved by {user(change.approver_id)}" if change.approver_id else ""
+        )
+
+    def _find_request(self, change: ChangeRequest) -> str | None:
+        """The ts of the change's request message (by its metadata), None when it is not there. Raises
+        :class:`Unanswered` when Slack can't tell now."""
+        thread_ts = change.thread_ts
+        since = change.created_at.timestamp() - 1
+
+        def fetch(cursor: str | None) -> object:
+            if thread_ts is None:
+                return self.slack.conversations_history(
+                    channel=change.channel_id,
+                    oldest=f"{since:.6f}",
+                    cursor=cursor,
+                    include_all_metadata=True,
+                    limit=200,
+                )
+            return self.slack.conversations_replies(
+                channel=change.channel_id, ts=thread_ts, cursor=cursor, include_all_metadata=True, limit=200
+            )
+
+        return find_tagged(fetch, event_type=CHANGE_EVENT, run_id=change.id, where=f"<#{change.channel_id}>")
+
+    def _tell_not_recorded(self, change_id: int, user_id: str, what: str) -> None:
+        try:
+            change = self.changes.get(change_id)
+        except SQLAlchemyError:
+            change = None
+        self.tell(change.channel_id if change is not None else user_id, user_id, not_recorded_text(what))
+
     def followed_run(self, job_id: str) -> Run | None:
         """The run whose thread belongs to the job: a running one first, else the latest with a root message."""
         runs = [run for run in self.store.runs_for_job(job_id) if run.root_ts and run.action != "cancel"]
@@ -332,10 +555,14 @@ class ChangeDesk:
                 unfurl_links=False,
                 unfurl_media=False,
             )
-            self.changes.update(change.id, message_ts=posted["ts"])
-        except SlackApiError as error:
-            log.warning("change %s: telling the channel failed: %s", change.id, error.response.get("error"))
+        except (SlackApiError, OSError) as error:
+            log.warning("change %s: telling the channel failed: %s", change.id, slack_error(error))
             self.tell(change.channel_id, change.requester_id, text)
+            return
+        try:
+            self.changes.update(change.id, message_ts=posted["ts"])
+        except SQLAlchemyError as error:
+            log.error("change %s: the outcome's message not recorded: %s", change.id, error)
 
     def tell(self, channel_id: str, user_id: str, text: str) -> None:
         tell_user(self.slack, channel_id=channel_id, user_id=user_id, text=text)

@@ -22,6 +22,7 @@ from bot.reminder_store import Reminder, ReminderStore
 from bot.slack.web import Unanswered, answer_lost, find_tagged, slack_error
 from bot.store import Run, RunState, Store, utcnow
 from bot.ui import reminders as ui
+from bot.workflow.poller import PERMANENT_SLACK_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,10 @@ class Reminders:
         except (SlackApiError, OSError) as error:
             if answer_lost(error):
                 log.warning("reminder %s of run %s: answer lost (%s); settled next sweep", reminder.key, run.id, error)
-            else:  # refused: nothing was posted; try again next sweep
+            elif slack_error(error) in PERMANENT_SLACK_ERRORS:  # refused for good: not retried every sweep
+                log.warning("reminder %s of run %s refused: %s; given up", reminder.key, run.id, slack_error(error))
+                self.reminders.give_up(reminder.id)
+            else:  # refused for now (rate limit): nothing was posted; try again next sweep
                 log.warning("reminder %s of run %s refused: %s", reminder.key, run.id, slack_error(error))
             return False
         self.reminders.sent(reminder.id, posted["ts"])
@@ -167,6 +171,9 @@ class Reminders:
             text, blocks = self._rebuild(run, reminder)
             if text:
                 self._send(run, reminder, text, blocks)
+            else:  # its moment passed: a late reminder would mislead
+                log.info("reminder %s of run %s is past its moment: given up", reminder.key, run.id)
+                self.reminders.give_up(reminder.id)
 
     def _rebuild(self, run: Run, reminder: Reminder) -> tuple[str, list[dict]]:
         kind, _, moment = reminder.key.partition("@")

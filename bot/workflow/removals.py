@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.change_store import ChangeRequest
-from bot.errors import CredentialError, GraphConflict, GraphError, GraphNotFound
+from bot.errors import CredentialError, GraphConflict, GraphError, GraphNotFound, GraphUnavailable
 from bot.graph import tasks as task_rules
 from bot.graph.client import GraphClient
 from bot.graph.conflicts import BatchConflicts
@@ -24,7 +24,7 @@ from bot.slack.web import tell_user
 from bot.store import utcnow
 from bot.ui import changes as ui
 from bot.ui.sentences import refusal_text
-from bot.workflow.changes import ChangeDesk, Described, Refused
+from bot.workflow.changes import ChangeDesk, Described, OutcomeUnknown, Refused, window_not_opened_text
 from bot.workflow.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -64,12 +64,12 @@ class Removals:
         view = ui.remove_loading(meta)
         try:
             opened = (self.slack.views_push if push else self.slack.views_open)(trigger_id=trigger_id, view=view)
-        except SlackApiError as error:
+        except (SlackApiError, OSError) as error:
             tell_user(
                 self.slack,
                 channel_id=meta.channel_id,
                 user_id=meta.user_id,
-                text=f":warning: Slack could not open the window (`{escape(error.response.get('error'))}`). Try again.",
+                text=window_not_opened_text(error),
                 response_url=response_url,
             )
             return
@@ -99,9 +99,13 @@ class Removals:
         except SlackApiError as error:
             log.info("views.update %s (remove form) skipped: %s", view_id, error.response.get("error"))
 
-    def confirm(self, meta: ui.ChangeForm, user_id: str, reason: str) -> ChangeRequest | None:
+    def confirm(
+        self, meta: ui.ChangeForm, user_id: str, reason: str, view_id: str | None = None
+    ) -> ChangeRequest | None:
         """The form was submitted (by its owner, naming a user: the checkpoint and the listener saw to that): the
-        change goes to the desk (approval or straight to Graph)."""
+        change goes to the desk (approval or straight to Graph). The submission (``view_id``) is acted on once."""
+        if not self.desk.claim(view_id, user_id, meta.channel_id):
+            return None
         try:
             job_name = self.graph.get_job(meta.job_id).name
         except (GraphError, CredentialError) as error:
@@ -159,8 +163,36 @@ class Removals:
                 f"Microsoft Graph does not know this user or batch (404): {safe(error.info.message, 500)}",
                 error.request_id,
             ) from error
+        except GraphUnavailable as error:  # no clear answer (a timeout, a 5xx): the cancel may have been applied
+            answer = self._after_unanswered(change, error)
         if self.conflicts is not None:
             self.conflicts.forget(change.job_id)  # the user is free for another batch now
         status = answer.get("status") or "Accepted"
         message = answer.get("message") or ""
         return f"Graph: `{safe(status, 60)}` {safe(message, 500)}".strip()
+
+    def _after_unanswered(self, change: ChangeRequest, error: GraphUnavailable) -> dict:
+        """Graph did not answer the cancel: read the user back to tell done (the user is gone) from not done."""
+        said = safe(str(error), 300)
+        try:
+            self.graph.get_task(change.job_id, change.target)
+        except GraphNotFound:
+            return {"status": "Accepted", "message": "(Graph did not answer the cancel; the user is no longer listed.)"}
+        except (GraphError, CredentialError) as reread:
+            raise OutcomeUnknown(
+                f"Microsoft Graph did not answer the cancel ({said}) and the user could not be read back "
+                f"({safe(str(reread), 200)}), so the user may or may not have been removed."
+            ) from reread
+        raise Refused(
+            f"Microsoft Graph did not answer the cancel ({said}) and the user is still in the batch: nothing was "
+            "changed. Ask again.",
+            error.request_id,
+        )
+
+    def made(self, change: ChangeRequest) -> bool:
+        """The user is no longer listed in the batch."""
+        try:
+            self.graph.get_task(change.job_id, change.target)
+        except GraphNotFound:
+            return True
+        return False

@@ -27,7 +27,7 @@ from bot.slack.web import slack_error, tell_user
 from bot.store import utcnow
 from bot.ui import reschedule as ui
 from bot.ui.sentences import refusal_text
-from bot.workflow.changes import ChangeDesk, Described, Refused
+from bot.workflow.changes import ChangeDesk, Described, Refused, window_not_opened_text
 from bot.workflow.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -108,12 +108,12 @@ class Reschedules:
         """Right after the ack and the checkpoint (prompt pool): open the loading form, fill it in the worker pool."""
         try:
             opened = self.slack.views_open(trigger_id=trigger_id, view=ui.loading(meta))
-        except SlackApiError as error:
+        except (SlackApiError, OSError) as error:
             tell_user(
                 self.slack,
                 channel_id=meta.channel_id,
                 user_id=meta.user_id,
-                text=f":warning: Slack could not open the window (`{escape(error.response.get('error'))}`). Try again.",
+                text=window_not_opened_text(error),
                 response_url=response_url,
             )
             return
@@ -158,8 +158,13 @@ class Reschedules:
             return "That is the current cutover time; pick another."
         return None
 
-    def confirm(self, meta: ui.RescheduleForm, user_id: str, when: datetime, reason: str) -> ChangeRequest | None:
-        """The form was submitted by its owner (the checkpoint saw to that): the change goes to the desk."""
+    def confirm(
+        self, meta: ui.RescheduleForm, user_id: str, when: datetime, reason: str, view_id: str | None = None
+    ) -> ChangeRequest | None:
+        """The form was submitted by its owner (the checkpoint saw to that): the change goes to the desk. The
+        submission (``view_id``) is acted on once."""
+        if not self.desk.claim(view_id, user_id, meta.channel_id):
+            return None
         try:
             job = self.graph.get_job(meta.job_id)
         except (GraphError, CredentialError) as error:
@@ -225,6 +230,11 @@ class Reschedules:
                 f"Microsoft Graph refused the date (400): {safe(error.info.message, 500)}", error.request_id
             ) from error
         return "Graph accepted the new completeAfterDateTime."
+
+    def made(self, change: ChangeRequest) -> bool:
+        """The job's completeAfterDateTime is the requested one."""
+        job = self.graph.get_job(change.job_id)
+        return job.complete_after is not None and _iso(job.complete_after) == change.target
 
 
 def _iso(moment: datetime | None) -> str | None:

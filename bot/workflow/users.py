@@ -22,7 +22,7 @@ from bot.graph import tasks as task_rules
 from bot.graph.client import GraphClient
 from bot.graph.models import MigrationTask
 from bot.slack.mrkdwn import escape
-from bot.slack.web import tell_user
+from bot.slack.web import answer_lost, slack_error, tell_user
 from bot.store import utcnow
 from bot.ui import users as ui
 from bot.ui.sentences import refusal_text
@@ -56,13 +56,22 @@ class UsersView:
         ctx = ui.UsersContext(request.channel_id, job_id, request.user_id, request.team_id, which)
         try:
             opened = self.slack.views_open(trigger_id=request.trigger_id, view=ui.loading(ctx))
-        except SlackApiError as error:
+        except (SlackApiError, OSError) as error:
+            if answer_lost(error):
+                text = (
+                    f":warning: Slack did not answer while opening the users window (`{escape(slack_error(error))}`). "
+                    "If it did not open, run the command again."
+                )
+            else:
+                text = (
+                    f":warning: Slack could not open the users window (`{escape(slack_error(error))}`). "
+                    "Run the command again."
+                )
             tell_user(
                 self.slack,
                 channel_id=request.channel_id,
                 user_id=request.user_id,
-                text=f":warning: Slack could not open the users window (`{escape(error.response.get('error'))}`). "
-                "Run the command again.",
+                text=text,
                 response_url=request.response_url,
             )
             return
