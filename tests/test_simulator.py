@@ -598,6 +598,8 @@ def test_simulator_command_prints_the_base_url_and_seeds_and_stops_on_ctrl_c(tmp
         text=True,
         cwd=tmp_path,
         env={**env, "PYTHONPATH": str(ROOT)},
+        # Ctrl-C works as in a terminal even when this run was started in the background (SIGINT ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         lines = []
