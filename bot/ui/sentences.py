@@ -17,6 +17,7 @@ from bot.errors import (
 )
 from bot.graph.models import JobStatus
 from bot.slack.mrkdwn import escape
+from bot.slack.web import answer_lost, slack_error
 
 
 def describe_graph_error(error: GraphError) -> tuple[str, str]:
@@ -144,3 +145,11 @@ def not_recorded_text(what: str) -> str:
         f":warning: I could not record {what}: the bot's database refused the write, so nothing was done. "
         "Try again in a few minutes; if it keeps failing, tell the bot's operator (`migrate-bot check`)."
     )
+
+
+def window_not_opened_text(error: Exception) -> str:
+    """What the person is told when ``views.open`` / ``views.push`` failed or got no answer."""
+    code = escape(slack_error(error))
+    if answer_lost(error):
+        return f":warning: Slack did not answer while opening the window (`{code}`). If it did not open, try again."
+    return f":warning: Slack could not open the window (`{code}`). Try again."

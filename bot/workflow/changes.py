@@ -42,14 +42,6 @@ UNPOSTED_REQUEST_GRACE = timedelta(minutes=10)
 APPLYING_GRACE = timedelta(minutes=10)
 
 
-def window_not_opened_text(error: Exception) -> str:
-    """What the person is told when ``views.open`` / ``views.push`` failed or got no answer."""
-    code = escape(slack_error(error))
-    if answer_lost(error):
-        return f":warning: Slack did not answer while opening the window (`{code}`). If it did not open, try again."
-    return f":warning: Slack could not open the window (`{code}`). Try again."
-
-
 class Refused(Exception):
     """The change can't be made (the bot's re-check, or Graph's refusal); ``text`` says why, in mrkdwn."""
 

@@ -24,8 +24,9 @@ from bot.slack.web import tell_user
 from bot.store import utcnow
 from bot.ui import changes as ui
 from bot.ui.sentences import refusal_text
-from bot.workflow.changes import ChangeDesk, Described, OutcomeUnknown, Refused, window_not_opened_text
+from bot.workflow.changes import ChangeDesk, Described, OutcomeUnknown, Refused
 from bot.workflow.policy import Policy
+from bot.workflow.windows import open_window
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +62,17 @@ class Removals:
     ) -> None:
         """Right after the ack and the checkpoint (prompt pool): open (or push over the users view) the loading
         form, then fill it in the worker pool."""
-        view = ui.remove_loading(meta)
-        try:
-            opened = (self.slack.views_push if push else self.slack.views_open)(trigger_id=trigger_id, view=view)
-        except (SlackApiError, OSError) as error:
-            tell_user(
-                self.slack,
-                channel_id=meta.channel_id,
-                user_id=meta.user_id,
-                text=window_not_opened_text(error),
-                response_url=response_url,
-            )
-            return
-        self.work.submit(self.fill_form, meta, opened["view"]["id"], opened["view"].get("hash"))
+        opened = open_window(
+            self.slack,
+            ui.remove_loading(meta),
+            trigger_id=trigger_id,
+            channel_id=meta.channel_id,
+            user_id=meta.user_id,
+            response_url=response_url,
+            push=push,
+        )
+        if opened is not None:
+            self.work.submit(self.fill_form, meta, opened["id"], opened.get("hash"))
 
     def fill_form(self, meta: ui.ChangeForm, view_id: str, view_hash: str | None) -> None:
         try:

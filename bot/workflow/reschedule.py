@@ -27,8 +27,9 @@ from bot.slack.web import slack_error, tell_user
 from bot.store import utcnow
 from bot.ui import reschedule as ui
 from bot.ui.sentences import refusal_text
-from bot.workflow.changes import ChangeDesk, Described, Refused, window_not_opened_text
+from bot.workflow.changes import ChangeDesk, Described, Refused
 from bot.workflow.policy import Policy
+from bot.workflow.windows import open_window
 
 log = logging.getLogger(__name__)
 
@@ -106,18 +107,16 @@ class Reschedules:
 
     def open_form(self, meta: ui.RescheduleForm, trigger_id: str, *, response_url: str | None = None) -> None:
         """Right after the ack and the checkpoint (prompt pool): open the loading form, fill it in the worker pool."""
-        try:
-            opened = self.slack.views_open(trigger_id=trigger_id, view=ui.loading(meta))
-        except (SlackApiError, OSError) as error:
-            tell_user(
-                self.slack,
-                channel_id=meta.channel_id,
-                user_id=meta.user_id,
-                text=window_not_opened_text(error),
-                response_url=response_url,
-            )
-            return
-        self.work.submit(self.fill_form, meta, opened["view"]["id"], opened["view"].get("hash"))
+        opened = open_window(
+            self.slack,
+            ui.loading(meta),
+            trigger_id=trigger_id,
+            channel_id=meta.channel_id,
+            user_id=meta.user_id,
+            response_url=response_url,
+        )
+        if opened is not None:
+            self.work.submit(self.fill_form, meta, opened["id"], opened.get("hash"))
 
     def fill_form(self, meta: ui.RescheduleForm, view_id: str, view_hash: str | None) -> None:
         tz = self._tz(meta.user_id)

@@ -21,12 +21,11 @@ from bot.errors import CredentialError, GraphError
 from bot.graph import tasks as task_rules
 from bot.graph.client import GraphClient
 from bot.graph.models import MigrationTask
-from bot.slack.mrkdwn import escape
-from bot.slack.web import answer_lost, slack_error, tell_user
 from bot.store import utcnow
 from bot.ui import users as ui
 from bot.ui.sentences import refusal_text
 from bot.workflow.flow import SlashRequest
+from bot.workflow.windows import open_window
 
 log = logging.getLogger(__name__)
 
@@ -54,28 +53,16 @@ class UsersView:
     def open(self, request: SlashRequest, job_id: str, which: str) -> None:
         """Right after the ack (prompt pool): open the loading modal, fill it in the worker pool."""
         ctx = ui.UsersContext(request.channel_id, job_id, request.user_id, request.team_id, which)
-        try:
-            opened = self.slack.views_open(trigger_id=request.trigger_id, view=ui.loading(ctx))
-        except (SlackApiError, OSError) as error:
-            if answer_lost(error):
-                text = (
-                    f":warning: Slack did not answer while opening the users window (`{escape(slack_error(error))}`). "
-                    "If it did not open, run the command again."
-                )
-            else:
-                text = (
-                    f":warning: Slack could not open the users window (`{escape(slack_error(error))}`). "
-                    "Run the command again."
-                )
-            tell_user(
-                self.slack,
-                channel_id=request.channel_id,
-                user_id=request.user_id,
-                text=text,
-                response_url=request.response_url,
-            )
+        view = open_window(
+            self.slack,
+            ui.loading(ctx),
+            trigger_id=request.trigger_id,
+            channel_id=request.channel_id,
+            user_id=request.user_id,
+            response_url=request.response_url,
+        )
+        if view is None:
             return
-        view = opened["view"]
         self.work.submit(self.show, ctx, view["id"], view.get("hash"))
 
     def _tasks(self, job_id: str, *, fresh: bool) -> list[MigrationTask]:
