@@ -21,24 +21,9 @@ from typing import IO, Any
 import httpx
 import psutil
 
+from bot.config import setting_names
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-#: Settings the operator's environment must not leak into the bot under test.
-_ENV_PREFIXES = (
-    "SLACK_",
-    "AZURE_",
-    "GRAPH_",
-    "TOKEN_CACHE",
-    "DATABASE_URL",
-    "POLL_",
-    "ALLOWED_",
-    "APPROV",
-    "REQUIRE_APPROVAL",
-    "MIGRATORS_",
-    "OPS_CHANNEL",
-    "ADMIN_MENTION",
-    "STALE_AFTER",
-    "MIGRATE_BOT_",
-)
 _SERVING = re.compile(r"serving Slack on (http://\S+)/slack/events")
 
 
@@ -68,7 +53,9 @@ def pin_process(pid: int, cpus: set[int] | None) -> None:
 
 
 def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(_ENV_PREFIXES)}
+    env = {
+        key: value for key, value in os.environ.items() if key not in setting_names()
+    }  # the operator's settings stay out
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])])
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})

@@ -208,6 +208,14 @@ def _describe(error: ValidationError) -> str:
     return f"{str(loc[0]).upper()}: {message}"
 
 
+def setting_names() -> frozenset[str]:
+    """Every environment variable :class:`Settings` reads (the public contract, e.g. for ``.env.example``)."""
+    return frozenset(
+        (field.validation_alias if isinstance(field.validation_alias, str) else name).upper()
+        for name, field in Settings.model_fields.items()
+    )
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings; on any problem raise :class:`ConfigError` with one line naming the variable."""
     try:

@@ -9,40 +9,22 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bot.config import setting_names
 from bot.rehearsal.sandbox import Sandbox
 
 #: A PostgreSQL server for the ``postgres`` tests (a database each test module creates and drops on it).
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 #: CI sets this: a ``postgres`` test that does not run fails the run instead of skipping.
 REQUIRE_POSTGRES = os.environ.get("MIGRATE_BOT_REQUIRE_POSTGRES") == "1"
+SETTINGS = setting_names()  # what a developer's environment must not leak into a test
 NO_POSTGRES = "needs PostgreSQL: set TEST_DATABASE_URL=postgresql+psycopg://user@host:5432/db (.ci/run does)"
-
-_ENV_PREFIXES = (
-    "SLACK_",
-    "AZURE_",
-    "GRAPH_",
-    "TOKEN_CACHE",
-    "DATABASE_URL",
-    "POLL_",
-    "ALLOWED_",
-    "APPROV",
-    "REQUIRE_APPROVAL",
-    "MIGRATORS_",
-    "OPS_CHANNEL",
-    "ADMIN_MENTION",
-    "STALE_AFTER",
-    "MIGRATE_BOT_",
-    "LOG_FORMAT",
-    "LOG_LEVEL",
-    "METRICS_PORT",
-)
 
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch, tmp_path):
     """No setting leaks in from the machine, and no ``.env`` from the work tree is read."""
     for name in list(os.environ):
-        if name.startswith(_ENV_PREFIXES) or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        if name in SETTINGS or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))  # the default data folder, per test
     monkeypatch.chdir(tmp_path)

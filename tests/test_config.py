@@ -8,32 +8,6 @@ from bot.errors import ConfigError
 SECRET = "xoxb-not-a-real-token-but-secret-shaped"
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch, tmp_path):
-    import os
-
-    for name in list(os.environ):
-        if name.startswith(
-            (
-                "SLACK_",
-                "AZURE_",
-                "GRAPH_",
-                "TOKEN_",
-                "DATABASE_",
-                "POLL_",
-                "ALLOWED_",
-                "APPROV",
-                "REQUIRE_",
-                "MIGRAT",
-                "OPS_",
-                "ADMIN_",
-                "STALE_",
-            )
-        ):
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-
-
 def test_defaults():
     settings = load_settings()
     assert settings.slack_api_url == "https://slack.com/api/"

@@ -16,19 +16,11 @@ from pathlib import Path
 import yaml
 
 from bot.cli.main import build_parser
-from bot.config import Settings, load_settings
+from bot.config import load_settings, setting_names
 
 ROOT = Path(__file__).resolve().parent.parent
 #: variables of the compose services that are not migrate-bot (PostgreSQL's own)
 FOREIGN = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
-
-
-def setting_names() -> set[str]:
-    names = set()
-    for name, field in Settings.model_fields.items():
-        alias = field.validation_alias
-        names.add((alias if isinstance(alias, str) else name).upper())
-    return names
 
 
 def console_script() -> Path:

@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from bot.config import setting_names
 from bot.httpserver import WSGIServer
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -452,28 +453,12 @@ CLIENT_ID = "3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b"
 
 #: variables that would make an HTTP client trust something other than the fake's CA (set on build machines)
 CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
-#: prefixes of migrate-bot's own settings, cleared so a developer's environment cannot leak into a test
-SETTING_PREFIXES = (
-    "SLACK_",
-    "AZURE_",
-    "GRAPH_",
-    "TOKEN_",
-    "DATABASE_",
-    "POLL_",
-    "ALLOWED_",
-    "APPROV",
-    "REQUIRE_",
-    "MIGRAT",
-    "OPS_",
-    "ADMIN_",
-    "STALE_",
-)
 
 
 def clean_environment(monkeypatch: Any) -> None:
     """Remove the CA, proxy and migrate-bot variables a developer's machine may set."""
     for name in list(os.environ):
-        if name in CA_ENV_VARS or name.startswith(SETTING_PREFIXES) or name.lower().endswith("_proxy"):
+        if name in CA_ENV_VARS or name in setting_names() or name.lower().endswith("_proxy"):
             monkeypatch.delenv(name, raising=False)
 
 
